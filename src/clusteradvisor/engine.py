@@ -1,0 +1,220 @@
+"""The inference engine: the only module that imports durable_rules.
+
+Rules (data) are compiled into one durable_rules ruleset per process and knowledge base. Each region
+is asserted as ONE nested fact in a session (sid) of its own; derived facts are asserted from inside
+the action loop, so they chain synchronously into the rules that read them.
+
+We drive durable's C engine (durable_rules_engine) directly rather than through durable.engine.Host,
+because the Host is where the failure modes measured in ENGINE_NOTES.md live: two timer threads per
+host that never stop and have read freed memory, action exceptions swallowed into the session state,
+asynchronous actions when a callback has a defaulted parameter, a 10 s action lease. Our action loop
+runs no user code (an action only records the firing and, for a derived fact, asserts it), never
+swallows an exception, and always lets the sentinel rule run so that delete_state is safe.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import durable_rules_engine as _durable
+
+from .errors import EngineError
+from .knowledge import All, AnyOf, Condition, Derived, KnowledgeBase, Rule, Test
+
+_SENTINEL = "__done__"
+_RESULT_NOT_HANDLED = 1  # no rule reads the fact: harmless for us
+_RESULT_OBSERVED = 2  # identical fact asserted twice in a session: we never do it
+_names = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Firing:
+    """One action the engine ran: which rule, in which order, on which facts."""
+
+    order: int
+    rule: str
+    matched: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Inference:
+    """What the engine concluded for one region: rule ids that fired, and the trace."""
+
+    fired: tuple[str, ...]
+    trace: tuple[Firing, ...]
+
+
+def _list_count(path: str) -> str:
+    return path + "__n"
+
+
+def _region_expr(condition: Condition) -> dict[str, Any]:
+    """Compile a condition with no derived references into one durable expression."""
+    if isinstance(condition, Test):
+        path, op, value = condition.field, condition.op, condition.value
+        if op == "eq":
+            return {path: value}
+        if op == "ne":
+            return {"$neq": {path: value}}
+        if op == "in":
+            return {"$or": [{path: v} for v in value]}
+        if op in ("gte", "gt", "lte", "lt"):
+            return {f"${op}": {path: value}}
+        if op == "contains":
+            return {"$iany": {path: {"$i": value}}}
+        if op == "contains_any":
+            return {"$or": [{"$iany": {path: {"$i": v}}} for v in value]}
+        if op == "empty":
+            return {_list_count(path): 0} if value else {"$gt": {_list_count(path): 0}}
+        raise EngineError(f"engine: operator {op!r} has no durable_rules form")
+    if isinstance(condition, (All, AnyOf)):
+        key = "$and" if isinstance(condition, All) else "$or"
+        return {key: [_region_expr(item) for item in condition.items]}
+    raise EngineError("engine: a derived reference reached the region expression compiler")
+
+
+def _has_derived(condition: Condition) -> bool:
+    if isinstance(condition, Derived):
+        return True
+    if isinstance(condition, (All, AnyOf)):
+        return any(_has_derived(item) for item in condition.items)
+    return False
+
+
+_Disjunct = tuple[tuple[dict[str, Any], ...], frozenset[str]]
+
+
+def _disjuncts(condition: Condition) -> list[_Disjunct]:
+    """Split a condition into alternatives of (region expressions, derived facts) that durable can join.
+
+    A disjunction over region fields alone stays one expression; only an `any` that mixes in derived
+    facts becomes several durable rules (durable joins facts conjunctively).
+    """
+    if isinstance(condition, Derived):
+        return [((), frozenset({condition.id}))]
+    if isinstance(condition, Test) or not _has_derived(condition):
+        return [((_region_expr(condition),), frozenset())]
+    if isinstance(condition, AnyOf):
+        return [d for item in condition.items for d in _disjuncts(item)]
+    assert isinstance(condition, All)
+    combined: list[_Disjunct] = [((), frozenset())]
+    for item in condition.items:
+        combined = [(ea + eb, da | db) for ea, da in combined for eb, db in _disjuncts(item)]
+    return combined
+
+
+def compile_rules(rules: tuple[Rule, ...]) -> dict[str, dict[str, Any]]:
+    """Return the durable_rules definitions: {durable rule name: {"all": [patterns]}}."""
+    definitions: dict[str, dict[str, Any]] = {}
+    for rule in rules:
+        for index, (exprs, derived) in enumerate(_disjuncts(rule.when)):
+            patterns: list[dict[str, Any]] = []
+            if exprs:
+                patterns.append({"m": {"$and": [{"t": "region"}, *exprs]}})
+            for number, name in enumerate(sorted(derived)):
+                patterns.append({f"d{number}": {"$and": [{"t": "derived"}, {"name": name}]}})
+            definitions[f"{rule.id}#{index}"] = {"all": patterns}
+    definitions[_SENTINEL] = {"all": [{"m": {"t": "done"}}]}
+    return definitions
+
+
+def region_fact(kb: KnowledgeBase, facts: Mapping[str, Any]) -> dict[str, Any]:
+    """Nest the known facts that some rule reads into the one fact durable sees."""
+    fact: dict[str, Any] = {"t": "region"}
+    for path, readers in kb.readers.items():
+        if not readers or path not in facts:
+            continue
+        value = facts[path]
+        *groups, leaf = path.split(".")
+        target = fact
+        for group in groups:
+            target = target.setdefault(group, {})
+        target[leaf] = value
+        if isinstance(value, list):
+            target[_list_count(leaf)] = len(value)
+    return fact
+
+
+class Engine:
+    """One compiled ruleset; assesses regions one at a time, each in its own session."""
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self._kb = kb
+        self._definitions = json.dumps(compile_rules(kb.rules), ensure_ascii=False, sort_keys=True)
+        self._derived = {r.id for r in kb.rules if r.kind == "derived"}
+        self._lock = threading.Lock()
+        self._sids = itertools.count(1)
+        self._handle: int | None = None
+        self._pid = os.getpid()
+
+    def _ruleset(self) -> int:
+        if self._handle is None or self._pid != os.getpid():
+            # A forked child must not share its parent's engine state: build its own ruleset.
+            name = f"clusteradvisor_{os.getpid()}_{next(_names)}"
+            try:
+                self._handle = int(_durable.create_ruleset(name, self._definitions))
+            except Exception as err:  # the C engine reports bad definitions only by a code
+                raise EngineError(f"engine: durable_rules refused the rule base ({err}).") from err
+            self._pid = os.getpid()
+        return self._handle
+
+    def infer(self, facts: Mapping[str, Any]) -> Inference:
+        """Run the rules over one region's known facts."""
+        with self._lock:
+            handle = self._ruleset()
+            sid = str(next(self._sids))
+            fired: dict[str, None] = {}
+            trace: list[Firing] = []
+            try:
+                fact = region_fact(self._kb, facts)
+                fact["sid"] = sid
+                self._run(handle, sid, fact, fired, trace)
+                self._run(handle, sid, {"t": "done", "sid": sid}, fired, trace)
+                if not trace or trace[-1].rule != _SENTINEL:
+                    raise EngineError("engine: the session ended before the sentinel rule ran.")
+                _durable.delete_state(handle, sid)
+            except Exception as err:
+                # Leave this ruleset behind: its state for the session is unknown.
+                self._handle = None
+                if isinstance(err, EngineError):
+                    raise
+                raise EngineError(f"engine: durable_rules failed on region facts ({type(err).__name__}: {err}).") from err
+            return Inference(tuple(fired), tuple(f for f in trace if f.rule != _SENTINEL))
+
+    def _assert(self, handle: int, fact: dict[str, Any]) -> int:
+        code, state = _durable.assert_fact(handle, json.dumps(fact, ensure_ascii=False))
+        if code == _RESULT_OBSERVED:
+            raise EngineError(f"engine: fact asserted twice in one session: {fact}")
+        return int(state)
+
+    def _run(self, handle: int, sid: str, fact: dict[str, Any], fired: dict[str, None], trace: list[Firing]) -> None:
+        state = self._assert(handle, fact)
+        result = _durable.start_action_for_state(handle, state)
+        message = result[1] if result else None
+        while message:
+            (name, matched), = json.loads(message).items()
+            rule_id = name.rsplit("#", 1)[0]
+            labels = tuple(sorted(f"{v['t']}:{v['name']}" if v.get("t") == "derived" else str(v.get("t")) for v in matched.values()))
+            trace.append(Firing(len(trace) + 1, rule_id, labels))
+            if rule_id != _SENTINEL and rule_id not in fired:
+                fired[rule_id] = None
+                if rule_id in self._derived:
+                    self._assert(handle, {"t": "derived", "name": rule_id, "sid": sid})
+            message = _durable.complete_and_start_action(handle, state)
+
+
+_engines: dict[tuple[int, str], Engine] = {}
+
+
+def engine_for(kb: KnowledgeBase) -> Engine:
+    """Return this process's engine for a knowledge base (built once, reused for every region)."""
+    key = (os.getpid(), kb.version)
+    if key not in _engines:
+        _engines[key] = Engine(kb)
+    return _engines[key]

@@ -1,0 +1,58 @@
+"""Writing output files atomically, and file names that never leave their folder."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import unicodedata
+from pathlib import Path
+
+from .errors import OutputError
+
+
+def write_atomic(path: str | Path, text: str) -> None:
+    """Write `text` to `path` via a temporary file in the same folder and a rename.
+
+    A reader never sees a half-written file, and an interrupted write leaves the old file intact.
+    """
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    try:
+        fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    except FileNotFoundError:
+        raise OutputError(f"{target}: the folder {folder} does not exist.") from None
+    except OSError as err:
+        raise OutputError(f"{target}: cannot write in {folder} ({err.strerror}).") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, 0o644)
+        os.replace(temp, target)
+    except BaseException as err:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        if isinstance(err, OSError):
+            raise OutputError(f"{target}: cannot be written ({err.strerror}).") from None
+        raise
+
+
+_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10)), "summary"}
+
+
+def slug(name: str, limit: int = 60) -> str:
+    """Return a safe file-name stem for a region name: lower-case ASCII letters, digits and dashes.
+
+    The result never contains a path separator or dots, so it cannot leave the output folder.
+    """
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    stem = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:limit].strip("-")
+    if not stem:
+        stem = "region"
+    if stem in _RESERVED:
+        stem = f"{stem}-region"
+    return stem

@@ -1,0 +1,308 @@
+"""Reading and validating region files: the only place region YAML is parsed."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from .errors import RegionError
+from .vocabulary import UNKNOWN, Field, Vocabulary, load_vocabulary
+from .yamlio import describe_yaml_error, error_line, key_lines, load_all
+
+MAX_TEXT = 200
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class Region:
+    """One validated region: the known facts by dotted path (unknown fields are absent)."""
+
+    name: str
+    facts: Mapping[str, Any]
+    source: str = "<memory>"
+    document: int = 1
+
+    def get(self, path: str) -> Any:
+        """Return the fact at `path`, or None when it is unknown."""
+        return self.facts.get(path)
+
+
+@dataclass(frozen=True)
+class _Problem:
+    path: str
+    message: str
+
+
+@dataclass
+class _Checker:
+    vocabulary: Vocabulary
+    problems: list[_Problem] = field(default_factory=list)
+
+    def fail(self, path: str, message: str) -> None:
+        self.problems.append(_Problem(path, message))
+
+
+def show(value: Any) -> str:
+    """Render a value from a region file as the user would recognise it in an error."""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, str):
+        text = json.dumps(value, ensure_ascii=False)
+    elif value is None:
+        text = "null"
+    elif isinstance(value, (int, float)):
+        text = repr(value)
+    elif isinstance(value, dict):
+        text = "a mapping"
+    elif isinstance(value, list):
+        text = "a list"
+    else:
+        text = type(value).__name__
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "a number"
+    if isinstance(value, float):
+        return "a decimal number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"a {type(value).__name__}"
+
+
+def _suggest(word: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    return f' Did you mean "{close[0]}"?' if close else ""
+
+
+def _check_leaf(checker: _Checker, f: Field, value: Any) -> Any:
+    """Return the validated value, or None after recording a problem."""
+    path = f.path
+    if f.type == "text":
+        if not isinstance(value, str):
+            checker.fail(path, f"{show(value)} is {_kind(value)}, expected text. Put it in quotes.")
+            return None
+        text = value.strip()
+        if not text:
+            checker.fail(path, 'is empty. Give a value or leave the field out.')
+        elif len(text) > MAX_TEXT:
+            checker.fail(path, f"is {len(text)} characters long; at most {MAX_TEXT} are allowed.")
+        elif _CONTROL.search(text):
+            checker.fail(path, f"{show(value)} contains a line break or control character; use one line.")
+        else:
+            return text
+        return None
+    if f.type == "integer":
+        if isinstance(value, bool) or not isinstance(value, int):
+            hint = " Write digits without quotes or separators, e.g. 6000." if isinstance(value, (str, float)) else ""
+            checker.fail(path, f"{show(value)} is {_kind(value)}, expected a whole number.{hint}")
+            return None
+        if f.minimum is not None and value < f.minimum or f.maximum is not None and value > f.maximum:
+            bounds = f"from {f.minimum}" + (f" to {f.maximum}" if f.maximum is not None else " upwards")
+            checker.fail(path, f"{value} is out of range; allowed: whole numbers {bounds}.")
+            return None
+        return value
+    if f.type == "boolean":
+        if not isinstance(value, bool):
+            checker.fail(path, f"{show(value)} is {_kind(value)}, expected true, false or unknown.")
+            return None
+        return value
+    if f.type == "choice":
+        return _check_choice(checker, f, path, value)
+    # choices / words: a list of distinct items
+    if not isinstance(value, list):
+        example = f.allowed[0] if f.allowed else (f.suggestions[0] if f.suggestions else "word")
+        checker.fail(path, f"{show(value)} is {_kind(value)}, expected a list such as [{example}] ([] for none).")
+        return None
+    if f.max_items is not None and len(value) > f.max_items:
+        checker.fail(path, f"has {len(value)} items; at most {f.max_items} are allowed.")
+        return None
+    items: list[str] = []
+    valid = True
+    for index, item in enumerate(value):
+        item_path = f"{path}[{index}]"
+        checked: str | None
+        if f.type == "choices":
+            checked = _check_choice(checker, f, item_path, item)
+        elif isinstance(item, str) and re.fullmatch(f.pattern or r".+", item):
+            checked = item
+        else:
+            checker.fail(item_path, f"{show(item)} is not a lower-case word (letters, digits, underscores), e.g. textile.")
+            checked = None
+        if checked is None:
+            valid = False
+        elif checked not in items:
+            items.append(checked)
+    return items if valid else None
+
+
+def _check_choice(checker: _Checker, f: Field, path: str, value: Any) -> str | None:
+    allowed = list(f.allowed)
+    if isinstance(value, str) and value in allowed:
+        return value
+    hint = ""
+    if isinstance(value, bool):
+        hint = " YAML reads unquoted yes/no/on/off as true/false."
+    elif isinstance(value, str):
+        hint = _suggest(value, allowed)
+    checker.fail(path, f"{show(value)} is not one of {', '.join(allowed)} (or unknown).{hint}")
+    return None
+
+
+def _is_unknown(value: Any) -> bool:
+    return value is None or value == UNKNOWN
+
+
+def validate(data: Any, vocabulary: Vocabulary | None = None) -> tuple[dict[str, Any], list[_Problem]]:
+    """Check one parsed document against the vocabulary; return known facts and problems."""
+    vocab = vocabulary or load_vocabulary()
+    checker = _Checker(vocab)
+    facts: dict[str, Any] = {}
+    if not isinstance(data, dict):
+        checker.fail("", f"the document is {_kind(data)}, not a mapping of fields. Start it with a line like `name: Ota ward`.")
+        return facts, checker.problems
+    groups = vocab.groups
+    top_fields = [p for p in vocab.fields if "." not in p]
+    for key, value in data.items():
+        key_text = str(key)
+        if key_text in groups:
+            _check_group(checker, vocab, key_text, value, facts)
+        elif key_text in vocab.fields:
+            if not _is_unknown(value) or vocab.fields[key_text].required:
+                checked = None if _is_unknown(value) else _check_leaf(checker, vocab.fields[key_text], value)
+                if checked is not None:
+                    facts[key_text] = checked
+        else:
+            options = top_fields + list(groups)
+            checker.fail(key_text, f"is not a known field.{_suggest(key_text, options)} Allowed: {', '.join(options)}.")
+    if "name" not in facts and not any(p.path == "name" for p in checker.problems):
+        where = "name" if "name" in data else ""
+        checker.fail(where, "the region has no name; `name:` is required (e.g. name: Ota ward).")
+    return facts, checker.problems
+
+
+def _check_group(checker: _Checker, vocab: Vocabulary, group: str, value: Any, facts: dict[str, Any]) -> None:
+    members = [p.split(".", 1)[1] for p in vocab.fields if p.startswith(group + ".")]
+    if _is_unknown(value):
+        return
+    if not isinstance(value, dict):
+        checker.fail(group, f"{show(value)} is {_kind(value)}, expected a mapping of {', '.join(members)}.")
+        return
+    for key, item in value.items():
+        path = f"{group}.{key}"
+        f = vocab.fields.get(path)
+        if f is None:
+            checker.fail(path, f"is not a known field.{_suggest(str(key), members)} Allowed under {group}: {', '.join(members)}.")
+            continue
+        if _is_unknown(item):
+            continue
+        checked = _check_leaf(checker, f, item)
+        if checked is not None:
+            facts[path] = checked
+
+
+def _format(problems: list[_Problem], source: str, text: str | None, doc_index: int, start_line: int | None) -> list[str]:
+    per_document = key_lines(text) if text is not None else []
+    lines = per_document[doc_index] if len(per_document) > doc_index else {}
+    messages = []
+    for problem in problems:
+        line = lines.get(problem.path) or lines.get(problem.path.split("[")[0]) or lines.get("") or start_line
+        where = f"{source}:{line}" if line else source
+        if problem.path:
+            messages.append(f"{where}: {problem.path}: {problem.message}")
+        else:
+            messages.append(f"{where}: {problem.message}")
+    return messages
+
+
+def parse_regions(text: str, source: str, vocabulary: Vocabulary | None = None) -> Iterator[Region | RegionError]:
+    """Yield each region document of `text`, or a RegionError for each one that is invalid.
+
+    A YAML syntax error ends the file: the documents before it are still yielded.
+    """
+    vocab = vocabulary or load_vocabulary()
+    index = -1
+    seen = 0
+    try:
+        for data in load_all(text):
+            index += 1
+            if data is None:
+                continue
+            seen += 1
+            facts, problems = validate(data, vocab)
+            if problems:
+                yield RegionError(_format(problems, source, text, index, None))
+            else:
+                yield Region(name=facts["name"], facts=facts, source=source, document=seen)
+    except yaml.YAMLError as err:
+        line = error_line(err)
+        where = f"{source}:{line}" if line else source
+        yield RegionError(f"{where}: not valid YAML: {describe_yaml_error(err)}.")
+        return
+    if seen == 0:
+        yield RegionError(f"{source}: holds no region (the file is empty). Add at least `name: ...`.")
+
+
+def read_text(path: str) -> str:
+    """Read a region file as UTF-8 text, turning OS and encoding errors into RegionError."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        raise RegionError(f"{path}: no such file.") from None
+    except IsADirectoryError:
+        raise RegionError(f"{path}: is a folder; give a region file (.yaml).") from None
+    except UnicodeDecodeError as err:
+        raise RegionError(f"{path}: is not UTF-8 text (byte {err.start}). Save it as UTF-8.") from None
+    except OSError as err:
+        raise RegionError(f"{path}: cannot be read ({err.strerror}).") from None
+
+
+def load_regions(text: str, source: str, vocabulary: Vocabulary | None = None) -> list[Region]:
+    """Return every region of `text`, or raise one RegionError listing every problem."""
+    regions: list[Region] = []
+    messages: list[str] = []
+    for item in parse_regions(text, source, vocabulary):
+        if isinstance(item, RegionError):
+            messages.extend(item.messages)
+        else:
+            regions.append(item)
+    if messages:
+        raise RegionError(messages)
+    return regions
+
+
+def region_from_mapping(data: Mapping[str, Any], source: str = "<memory>") -> Region:
+    """Validate an in-memory mapping (as a region file would hold it) into a Region."""
+    facts, problems = validate(dict(data))
+    if problems:
+        raise RegionError(_format(problems, source, None, 0, None))
+    return Region(name=facts["name"], facts=facts, source=source)
+
+
+def to_document(facts: Mapping[str, Any], vocabulary: Vocabulary | None = None) -> dict[str, Any]:
+    """Nest flat facts back into the region-file shape, in vocabulary order."""
+    vocab = vocabulary or load_vocabulary()
+    document: dict[str, Any] = {}
+    for path in vocab.fields:
+        if path not in facts:
+            continue
+        parts = path.split(".")
+        target = document
+        for group in parts[:-1]:
+            target = target.setdefault(group, {})
+        target[parts[-1]] = facts[path]
+    return document
