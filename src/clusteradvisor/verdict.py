@@ -208,8 +208,9 @@ def _gaps(kb: KnowledgeBase, facts: Mapping[str, Any], status: Mapping[str, Trut
             continue
         weight = sum(PRIORITY_WEIGHT.get(str(r.priority), 0) for r in undecided)
         field = kb.vocabulary.fields[path]
-        gaps.append((-weight, order, shown = [r for r in undecided if r.kind != "strength"] or undecided
-        gaps.append((-weight, order, Gap(path, field.label, field.question, tuple(r.id for r in undecided), tuple(r.title for r in shown))))))
+        shown = [r for r in undecided if r.kind != "strength"] or undecided
+        gap = Gap(path, field.label, field.question, tuple(r.id for r in undecided), tuple(r.title for r in shown))
+        gaps.append((-weight, order, gap))
     return tuple(g for _, _, g in sorted(gaps, key=lambda item: (item[0], item[1])))
 
 
