@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import yaml
@@ -39,9 +40,10 @@ def describe_yaml_error(err: yaml.YAMLError) -> str:
     return ", ".join(parts) if parts else str(err).splitlines()[0]
 
 
-def load_all(text: str) -> list[Any]:
-    """Parse every YAML document in `text` with the safe loader."""
-    return list(yaml.load_all(text, Loader=SafeLoader))
+def load_all(text: str) -> Iterator[Any]:
+    """Parse the YAML documents of `text` one at a time with the safe loader (lazily: the documents
+    before a syntax error are still yielded)."""
+    yield from yaml.load_all(text, Loader=SafeLoader)
 
 
 def load_one(text: str) -> Any:

@@ -1,0 +1,37 @@
+"""Each third-party library has one home module; the CLI stays quick to start."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import clusteradvisor
+
+SRC = Path(clusteradvisor.__file__).resolve().parent
+HOMES = {"durable_rules_engine": {"engine.py"}, "durable": {"engine.py"}, "jinja2": {"memo.py"}, "click": {"cli.py"}}
+
+
+def imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+@pytest.mark.parametrize("library", sorted(HOMES))
+def test_library_is_imported_only_in_its_home(library: str) -> None:
+    importers = {p.name for p in SRC.glob("*.py") if library in imports(p)}
+    assert importers <= HOMES[library], f"{library} imported outside {HOMES[library]}: {importers}"
+
+
+def test_help_does_not_load_the_engine_or_templates() -> None:
+    code = "import sys; from clusteradvisor.cli import main; print(sorted(m for m in ('durable_rules_engine', 'jinja2', 'yaml') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
