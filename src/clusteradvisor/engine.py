@@ -124,17 +124,24 @@ def compile_rules(rules: tuple[Rule, ...]) -> dict[str, dict[str, Any]]:
     return definitions
 
 
-def region_fact(kb: KnowledgeBase, facts: Mapping[str, Any]) -> dict[str, Any]:
+def _layout(kb: KnowledgeBase) -> tuple[tuple[str, str | None, str], ...]:
+    """(path, group or None, leaf) of every field some rule reads, in vocabulary order."""
+    layout = []
+    for path, readers in kb.readers.items():
+        if readers:
+            group, _, leaf = path.rpartition(".")
+            layout.append((path, group or None, leaf))
+    return tuple(layout)
+
+
+def region_fact(kb: KnowledgeBase, facts: Mapping[str, Any], layout: tuple[tuple[str, str | None, str], ...] | None = None) -> dict[str, Any]:
     """Nest the known facts that some rule reads into the one fact durable sees."""
     fact: dict[str, Any] = {"t": "region"}
-    for path, readers in kb.readers.items():
-        if not readers or path not in facts:
+    for path, group, leaf in layout if layout is not None else _layout(kb):
+        if path not in facts:
             continue
         value = facts[path]
-        *groups, leaf = path.split(".")
-        target = fact
-        for group in groups:
-            target = target.setdefault(group, {})
+        target = fact if group is None else fact.setdefault(group, {})
         target[leaf] = value
         if isinstance(value, list):
             target[_list_count(leaf)] = len(value)
@@ -146,7 +153,15 @@ class Engine:
 
     def __init__(self, kb: KnowledgeBase) -> None:
         self._kb = kb
-        self._definitions = json.dumps(compile_rules(kb.rules), ensure_ascii=False, sort_keys=True)
+        definitions = compile_rules(kb.rules)
+        self._definitions = json.dumps(definitions, ensure_ascii=False, sort_keys=True)
+        # What each durable rule joins, for the trace: known from the definitions, so the action
+        # loop never decodes the matched facts (durable sends them in full with every action).
+        self._matched = {
+            name: tuple(sorted("derived:" + p[k]["$and"][1]["name"] if k.startswith("d") else "region" for p in spec["all"] for k in p))
+            for name, spec in definitions.items()
+        }
+        self._layout = _layout(kb)
         self._derived = {r.id for r in kb.rules if r.kind == "derived"}
         self._lock = threading.Lock()
         self._sids = itertools.count(1)
@@ -172,7 +187,7 @@ class Engine:
             fired: dict[str, None] = {}
             trace: list[Firing] = []
             try:
-                fact = region_fact(self._kb, facts)
+                fact = region_fact(self._kb, facts, self._layout)
                 fact["sid"] = sid
                 self._run(handle, sid, fact, fired, trace)
                 self._run(handle, sid, {"t": "done", "sid": sid}, fired, trace)
@@ -198,10 +213,10 @@ class Engine:
         result = _durable.start_action_for_state(handle, state)
         message = result[1] if result else None
         while message:
-            (name, matched), = json.loads(message).items()
+            # The message is {"<durable rule name>": {matched facts}}; rule names are plain ids.
+            name = message[2 : message.index('"', 2)]
             rule_id = name.rsplit("#", 1)[0]
-            labels = tuple(sorted(f"{v['t']}:{v['name']}" if v.get("t") == "derived" else str(v.get("t")) for v in matched.values()))
-            trace.append(Firing(len(trace) + 1, rule_id, labels))
+            trace.append(Firing(len(trace) + 1, rule_id, self._matched[name]))
             if rule_id != _SENTINEL and rule_id not in fired:
                 fired[rule_id] = None
                 if rule_id in self._derived:

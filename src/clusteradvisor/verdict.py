@@ -198,12 +198,24 @@ def _rank(rule: Rule) -> tuple[int, int, str]:
     return (_KIND_RANK[rule.kind], priority, rule.id)
 
 
+_RANKED: dict[str, tuple[tuple[str, tuple[Rule, ...]], ...]] = {}
+
+
+def _ranked_readers(kb: KnowledgeBase) -> tuple[tuple[str, tuple[Rule, ...]], ...]:
+    """Each field's readers, most important first (computed once per knowledge base)."""
+    if kb.version not in _RANKED:
+        _RANKED[kb.version] = tuple(
+            (path, tuple(sorted((kb.by_id[i] for i in ids), key=_rank))) for path, ids in kb.readers.items() if ids
+        )
+    return _RANKED[kb.version]
+
+
 def _gaps(kb: KnowledgeBase, facts: Mapping[str, Any], status: Mapping[str, Truth]) -> tuple[Gap, ...]:
     gaps: list[tuple[int, int, Gap]] = []
-    for order, (path, readers) in enumerate(kb.readers.items()):
+    for order, (path, readers) in enumerate(_ranked_readers(kb)):
         if path in facts:
             continue
-        undecided = sorted((kb.by_id[rid] for rid in readers if status[rid] is None), key=_rank)
+        undecided = [rule for rule in readers if status[rule.id] is None]
         if not undecided:
             continue
         weight = sum(PRIORITY_WEIGHT.get(str(r.priority), 0) for r in undecided)
@@ -214,11 +226,22 @@ def _gaps(kb: KnowledgeBase, facts: Mapping[str, Any], status: Mapping[str, Trut
     return tuple(g for _, _, g in sorted(gaps, key=lambda item: (item[0], item[1])))
 
 
+_DIMENSION_RULES: dict[str, tuple[tuple[str, str, list[Rule]], ...]] = {}
+
+
+def _by_dimension(kb: KnowledgeBase) -> tuple[tuple[str, str, list[Rule]], ...]:
+    """Recommendations per dimension (computed once per knowledge base)."""
+    if kb.version not in _DIMENSION_RULES:
+        recommendations = kb.of_kind("recommendation")
+        _DIMENSION_RULES[kb.version] = tuple(
+            (dimension, name, [r for r in recommendations if r.dimension == dimension]) for dimension, name in DIMENSIONS.items()
+        )
+    return _DIMENSION_RULES[kb.version]
+
+
 def _scores(kb: KnowledgeBase, status: Mapping[str, Truth]) -> tuple[Score, ...]:
     scores = []
-    recommendations = kb.of_kind("recommendation")
-    for dimension, name in DIMENSIONS.items():
-        rules = [r for r in recommendations if r.dimension == dimension]
+    for dimension, name, rules in _by_dimension(kb):
         satisfied = [r for r in rules if status[r.id] is False]
         open_ = [r for r in rules if status[r.id] is True]
         decided_weight = sum(PRIORITY_WEIGHT[str(r.priority)] for r in satisfied + open_)
