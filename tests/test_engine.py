@@ -49,19 +49,27 @@ def oracle(facts: dict[str, Any]) -> set[str]:
             return False
         value = facts[node["field"]]
         (op, arg), = ((k, v) for k, v in node.items() if k != "field")
-        table = {
-            "eq": lambda: value == arg,
-            "ne": lambda: value != arg,
-            "in": lambda: value in arg,
-            "contains": lambda: arg in value,
-            "contains_any": lambda: bool(set(arg) & set(value)),
-            "empty": lambda: (value == []) == arg,
-            "gte": lambda: value >= arg,
-            "gt": lambda: value > arg,
-            "lte": lambda: value <= arg,
-            "lt": lambda: value < arg,
-        }
-        return bool(table[op]())
+        if op == "eq":
+            return bool(value == arg)
+        if op == "ne":
+            return bool(value != arg)
+        if op == "in":
+            return value in arg
+        if op == "contains":
+            return arg in value
+        if op == "contains_any":
+            return bool(set(arg) & set(value))
+        if op == "empty":
+            return (value == []) is arg
+        if op == "gte":
+            return bool(value >= arg)
+        if op == "gt":
+            return bool(value > arg)
+        if op == "lte":
+            return bool(value <= arg)
+        if op == "lt":
+            return bool(value < arg)
+        raise AssertionError(op)
 
     derived = [r for r in RAW_RULES if r["kind"] == "derived"]
     for _ in derived:  # enough passes for any chain of derived facts

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import yaml
 
@@ -45,7 +45,7 @@ _ALL_OPS = tuple(dict.fromkeys(op for ops in OPERATORS.values() for op in ops))
 _RULE_KEYS = {"id", "kind", "dimension", "priority", "when", "title", "advice", "source", "case"}
 
 _ID = re.compile(r"[a-z0-9][a-z0-9-]*")
-Truth = Union[bool, None]  # None: undecided, because a field it reads is unknown
+Truth = bool | None  # None: undecided, because a field it reads is unknown
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ class AnyOf:
     items: tuple[Condition, ...]
 
 
-Condition = Union[Test, Derived, All, AnyOf]
+Condition = Test | Derived | All | AnyOf
 
 
 @dataclass(frozen=True)

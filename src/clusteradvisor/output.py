@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
@@ -32,10 +33,8 @@ def write_atomic(path: str | Path, text: str) -> None:
         os.chmod(temp, 0o644)
         os.replace(temp, target)
     except BaseException as err:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(temp)
-        except OSError:
-            pass
         if isinstance(err, OSError):
             raise OutputError(f"{target}: cannot be written ({err.strerror}).") from None
         raise

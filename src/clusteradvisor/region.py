@@ -110,7 +110,7 @@ def _check_leaf(checker: _Checker, f: Field, value: Any) -> Any:
             hint = " Write digits without quotes or separators, e.g. 6000." if isinstance(value, (str, float)) else ""
             checker.fail(path, f"{show(value)} is {_kind(value)}, expected a whole number.{hint}")
             return None
-        if f.minimum is not None and value < f.minimum or f.maximum is not None and value > f.maximum:
+        if (f.minimum is not None and value < f.minimum) or (f.maximum is not None and value > f.maximum):
             bounds = f"from {f.minimum}" + (f" to {f.maximum}" if f.maximum is not None else " upwards")
             checker.fail(path, f"{value} is out of range; allowed: whole numbers {bounds}.")
             return None

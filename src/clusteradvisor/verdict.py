@@ -7,7 +7,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from .engine import Firing, Inference
-from .knowledge import DIMENSIONS, PRIORITIES, All, AnyOf, Condition, Derived, KnowledgeBase, Rule, Test, Truth, evaluate_all, test_truth
+from .knowledge import (
+    DIMENSIONS,
+    PRIORITIES,
+    All,
+    AnyOf,
+    Condition,
+    Derived,
+    KnowledgeBase,
+    Rule,
+    Test,
+    Truth,
+    evaluate_all,
+    test_truth,
+)
 from .region import Region, to_document
 
 PRIORITY_WEIGHT = {"critical": 4, "high": 3, "medium": 2, "low": 1}

@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 
 # libyaml's C parser is ~9x faster than the pure-Python one; both construct with SafeConstructor.
-_Base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # type: ignore[assignment]
+_Base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class SafeLoader(_Base):  # type: ignore[valid-type,misc]
