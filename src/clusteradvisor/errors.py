@@ -31,3 +31,7 @@ class EngineError(ClusterAdvisorError):
 
 class OutputError(ClusterAdvisorError):
     """Raised when an output file or folder cannot be written."""
+
+
+class InterviewAborted(ClusterAdvisorError):
+    """Raised when the questionnaire stops early (Ctrl-C or end of input); says where answers were saved."""

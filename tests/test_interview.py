@@ -1,0 +1,515 @@
+"""The questionnaire: skip logic, back, review and edit, unknowns, invalid answers, help, saving, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import shutil
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import Result
+
+from clusteradvisor.advisor import Advisor
+from clusteradvisor.errors import InterviewAborted, OutputError, RegionError
+from clusteradvisor.interview import Interview, Prompt, load_answers, parse_answer, region_text, run_interview
+from clusteradvisor.knowledge import evaluate_all, load_knowledge_base
+from clusteradvisor.region import load_regions, read_text
+from clusteradvisor.report import assess_text
+from clusteradvisor.vocabulary import UNKNOWN, load_vocabulary
+
+from .conftest import EXAMPLES
+
+DEPENDENCY = "network.single_client_dependency"
+# The district section answered so that only the network's form decides the single-client question.
+CITY_TYPE = {"name": "Testville", "district_type": "2", "hollowing_out": "2"}
+
+
+class Script:
+    """A scripted user: replies per field path (each a list used in turn), and replies at the review.
+
+    A field without scripted replies gets Enter (unknown, or keep the current answer). A review reply
+    "#Label" types the number the review screen shows for that answer. When the review replies run
+    out the script ends its input, like a closed terminal.
+    """
+
+    def __init__(self, replies: Mapping[str, str | Sequence[str]], review: Sequence[str] = ("",)) -> None:
+        self.replies = {p: [r] if isinstance(r, str) else list(r) for p, r in replies.items()}
+        self.review = list(review)
+        self.prompts: list[Prompt] = []
+        self.said: list[str] = []
+
+    def ask(self, prompt: Prompt) -> str:
+        self.prompts.append(prompt)
+        if prompt.kind == "review":
+            if not self.review:
+                raise EOFError
+            reply = self.review.pop(0)
+            return review_number(self, reply[1:]) if reply.startswith("#") else reply
+        queue = self.replies.get(str(prompt.path), [])
+        return queue.pop(0) if queue else ""
+
+    def say(self, text: str) -> None:
+        self.said.append(text)
+
+    @property
+    def asked(self) -> list[str]:
+        """Field paths in the order they were first put to the user."""
+        return list(dict.fromkeys(str(p.path) for p in self.prompts if p.kind == "question"))
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.said)
+
+
+def interview(script: Script, answers: dict[str, Any] | None = None) -> dict[str, Any]:
+    return Interview(script.ask, script.say, answers=answers or {}).run()
+
+
+def review_number(script: Script, label: str) -> str:
+    """The number the latest review screen gives the answer labelled `label`."""
+    screen = [s for s in script.said if "Review your answers" in s][-1]
+    for line in screen.splitlines():
+        number, _, rest = line.strip().partition(". ")
+        if rest.startswith(label + ":"):
+            return number
+    raise AssertionError(f"{label} is not on the review screen:\n{screen}")
+
+
+# ---------------------------------------------------------------- questions and skip logic
+
+
+def test_the_name_comes_first_and_cannot_be_unknown() -> None:
+    script = Script({"name": ["", "unknown", "Ota ward"]})
+    answers = interview(script)
+    assert script.prompts[0].path == "name"
+    assert script.text.count("An answer is required here") == 2
+    assert answers["name"] == "Ota ward"
+
+
+def test_questions_and_options_come_from_the_vocabulary() -> None:
+    vocabulary = load_vocabulary()
+    script = Script({"name": "X"})
+    interview(script)
+    questions = [p for p in script.prompts if p.kind == "question"]
+    assert "schema_version" not in script.asked
+    for prompt in questions:
+        f = vocabulary.fields[str(prompt.path)]
+        assert prompt.question == f.question
+        assert [(o.number, o.label, o.description) for o in prompt.options] == [
+            (i, c.label, c.description) for i, c in enumerate(f.choices, start=1)
+        ]
+    # Sections in vocabulary order, each with its own progress count.
+    assert [p.progress for p in questions[:3]] == ["The region, question 1 of 3", "The region, question 2 of 3", "The region, question 3 of 3"]
+    assert [vocabulary.fields[p].section for p in script.asked] == sorted(
+        (vocabulary.fields[p].section for p in script.asked), key=[s.id for s in vocabulary.sections].index
+    )
+
+
+def test_single_client_dependency_is_skipped_when_the_network_is_not_one_to_many() -> None:
+    script = Script({**CITY_TYPE, "network.form": "2"})  # rigid many-to-many
+    answers = interview(script)
+    assert DEPENDENCY not in script.asked and DEPENDENCY not in answers
+    assert "network.spatial_collaboration" in script.asked
+    # The skip follows from the rule base: every rule reading the field is already decided.
+    kb = load_knowledge_base()
+    facts = {"district_type": "city_type", "hollowing_out": "moderate", "network.form": "rigid_many_to_many"}
+    status = evaluate_all(kb, facts)
+    assert kb.readers[DEPENDENCY] and all(status[r] is not None for r in kb.readers[DEPENDENCY])
+    # The progress line counts only the questions still needed.
+    networks = [p.progress for p in script.prompts if p.section == "Networks"]
+    assert networks[0] == "Networks, question 1 of 5" and networks[1] == "Networks, question 2 of 4"
+
+
+@pytest.mark.parametrize(
+    "replies",
+    [
+        {**CITY_TYPE, "network.form": "1"},  # one-to-many: a dependency crisis becomes possible
+        {"name": "Testville", "network.form": "2"},  # the district type is unknown: it could be a castle town
+    ],
+)
+def test_single_client_dependency_is_asked_while_a_rule_needs_it(replies: dict[str, str]) -> None:
+    script = Script(replies)
+    interview(script)
+    assert DEPENDENCY in script.asked
+
+
+def test_a_skipped_field_is_not_a_gap_in_the_memo(tmp_path: Path) -> None:
+    script = Script({**CITY_TYPE, "network.form": "2"})
+    memo = json.loads(run_interview(script.ask, script.say, fmt="json"))
+    gaps = {g["field"] for g in memo["gaps"]}
+    assert DEPENDENCY not in gaps
+    assert "network.spatial_collaboration" in gaps  # answered unknown, and it matters
+
+
+# ---------------------------------------------------------------- answers of each type
+
+
+@pytest.mark.parametrize(
+    ("path", "reply", "value"),
+    [
+        ("district_type", "2", "city_type"),
+        ("district_type", "City-type district", "city_type"),
+        ("district_type", "company_castle_town", "company_castle_town"),
+        ("network.spatial_collaboration", "Yes", True),
+        ("network.spatial_collaboration", "n", False),
+        ("leadership.key_persons", "2, 1", ["local_official", "entrepreneur"]),
+        ("leadership.key_persons", "3 1", ["local_official", "skill_coordinator"]),
+        ("leadership.key_persons", "entrepreneur,1,1", ["local_official", "entrepreneur"]),
+        ("leadership.key_persons", "none", []),
+        ("industries", "Metal, musical instruments, metal", ["metal", "musical_instruments"]),
+        ("industries", "none", []),
+        ("sme_count", "6,000", 6000),
+        ("sme_count", "0", 0),
+        ("country", "  Japan ", "Japan"),
+    ],
+)
+def test_answers_are_read_in_plain_words(path: str, reply: str, value: Any) -> None:
+    assert parse_answer(load_vocabulary().fields[path], reply) == value
+
+
+@pytest.mark.parametrize(
+    ("path", "reply", "message"),
+    [
+        ("sme_count", "-5", "-5 is out of range: type a whole number, 0 or more."),
+        ("sme_count", "about 6000", '"about 6000" is not a number. Type digits only, for example 6000 (a whole number, 0 or more).'),
+        ("sme_count", "12.5", '"12.5" is not a whole number. Please round it (a whole number, 0 or more).'),
+        ("district_type", "5", '"5" is not one of the options. Type a number from 1 to 4, or press Enter if unknown.'),
+        ("network.spatial_collaboration", "maybe", '"maybe" is not yes or no.'),
+        ("leadership.key_persons", "1,9", '"9" is not one of the options. Type the numbers of all that apply'),
+        ("industries", "3d printing", '"3d printing" is not a simple word.'),
+        ("country", "a" * 201, "at most 200 are allowed"),
+    ],
+)
+def test_invalid_answers_say_what_is_allowed(path: str, reply: str, message: str) -> None:
+    result = parse_answer(load_vocabulary().fields[path], reply)
+    assert message in getattr(result, "message", "")
+
+
+def test_invalid_answers_are_asked_again_until_valid() -> None:
+    script = Script({"name": "X", "sme_count": ["-5", "many", "12.5", "6000"], "district_type": ["0", "9", "1"]})
+    answers = interview(script)
+    assert answers["sme_count"] == 6000 and answers["district_type"] == "company_castle_town"
+    assert sum(p.path == "sme_count" for p in script.prompts) == 4
+    assert [p.again for p in script.prompts if p.path == "sme_count"] == ["", "invalid", "invalid", "invalid"]
+    assert "out of range" in script.text and '"many" is not a number' in script.text
+    assert "Please round it" in script.text and "Type a number from 1 to 4" in script.text
+
+
+def test_unknown_and_empty_answers_are_unknown_and_saved_as_such(tmp_path: Path) -> None:
+    target = tmp_path / "a.yaml"
+    script = Script({"name": "X", "country": "unknown", "district_type": "UNKNOWN", "sme_count": ""})
+    memo = json.loads(run_interview(script.ask, script.say, save=str(target), fmt="json"))
+    saved = yaml.safe_load(target.read_text(encoding="utf-8"))
+    assert saved["country"] == saved["district_type"] == saved["sme_count"] == UNKNOWN
+    (region,) = load_regions(target.read_text(encoding="utf-8"), str(target))
+    assert "district_type" not in region.facts and "sme_count" not in region.facts
+    assert {"district_type", "sme_count"} <= {g["field"] for g in memo["gaps"]}
+
+
+# ---------------------------------------------------------------- help, back, review
+
+
+def test_question_mark_shows_help_and_why() -> None:
+    script = Script({"name": "X", "network.form": "1", DEPENDENCY: ["?", "1"]})
+    interview(script)
+    explanation = next(s for s in script.said if "Why it is asked" in s and "largest client" in s)
+    assert "The share of a typical" in explanation
+    assert "advice: Help suppliers widen their sources of orders" in explanation  # a recommendation
+    assert "situation: Crisis of dependence on one parent firm" in explanation  # a derived fact
+    asked_again = [p for p in script.prompts if p.path == DEPENDENCY]
+    assert [p.again for p in asked_again] == ["", "help"]
+    assert "advice: Help suppliers widen their sources of orders" in asked_again[0].why
+
+
+def test_why_for_a_field_no_advice_reads() -> None:
+    script = Script({"name": ["?", "X"]})
+    interview(script)
+    explanation = next(s for s in script.said if "Why it is asked" in s)
+    assert "The name used in the memo title" in explanation and "no advice depends on it" in explanation
+
+
+def test_back_returns_to_the_previous_question_and_keeps_its_answer() -> None:
+    script = Script({"name": ["Ota", ""], "country": ["back", "Japan"], "area": ["back", "back", "Tokyo"]})
+    answers = interview(script)
+    order = [p.path for p in script.prompts if p.kind == "question"][:6]
+    assert order == ["name", "country", "name", "country", "area", "country"]
+    assert answers["name"] == "Ota" and answers["country"] == "Japan" and answers["area"] == "Tokyo"
+    revisited = [p for p in script.prompts if p.path == "name"][1]
+    assert revisited.current == "Ota" and "Enter = keep it" in revisited.hint
+
+
+def test_back_on_the_first_question_says_so() -> None:
+    script = Script({"name": ["back", "X"]})
+    interview(script)
+    assert "This is the first question." in script.said
+
+
+def test_going_back_and_changing_an_answer_drops_answers_it_makes_irrelevant() -> None:
+    replies = {**CITY_TYPE, "network.form": ["1", "2"], DEPENDENCY: ["1", "back"], "network.spatial_collaboration": ["back", "yes"]}
+    script = Script(replies)
+    answers = interview(script)
+    networks = [p.path for p in script.prompts if p.section == "Networks"][:6]
+    assert networks == ["network.form", DEPENDENCY, "network.spatial_collaboration", DEPENDENCY, "network.form", "network.spatial_collaboration"]
+    assert DEPENDENCY not in answers and answers["network.form"] == "rigid_many_to_many"
+    assert answers["network.spatial_collaboration"] is True
+    assert 'Dropped the answer to "Dependence on a single client" (high)' in script.text
+
+
+def test_review_lists_every_answer_and_edits_by_number() -> None:
+    script = Script({"name": "X", "country": ["Japan", "France"]}, review=["#Country", ""])
+    answers = interview(script)
+    reviews = [s for s in script.said if "Review your answers" in s]
+    assert len(reviews) == 2
+    assert "   1. Region: X" in reviews[0] and "   2. Country: Japan" in reviews[0] and "   2. Country: France" in reviews[1]
+    assert answers["country"] == "France"
+    numbered = [line for line in reviews[0].splitlines() if line[:5].strip().rstrip(".").isdigit()]
+    assert len(numbered) == len(answers)
+
+
+def test_review_edit_drops_answers_the_edit_makes_irrelevant() -> None:
+    script = Script({**CITY_TYPE, "network.form": ["1", "2"], DEPENDENCY: "1"}, review=["#Network form", ""])
+    answers = interview(script)
+    first_review = next(s for s in script.said if "Review your answers" in s)
+    assert "Dependence on a single client: high" in first_review
+    assert DEPENDENCY not in answers and answers["network.form"] == "rigid_many_to_many"
+    assert 'Dropped the answer to "Dependence on a single client" (high): it no longer affects the advice.' in script.text
+    final_review = [s for s in script.said if "Review your answers" in s][-1]
+    assert "Dependence on a single client:" not in final_review
+    assert "Not asked, because your other answers already settle" in final_review and "Dependence on a" in final_review
+
+
+def test_review_edit_asks_the_questions_it_makes_relevant() -> None:
+    script = Script({**CITY_TYPE, "network.form": ["2", "1"], DEPENDENCY: "3"}, review=["#Network form", ""])
+    answers = interview(script)
+    assert script.asked.index(DEPENDENCY) > script.asked.index("smes.innovation")  # asked after the edit
+    assert "Your change raises 1 new question." in script.said
+    assert answers[DEPENDENCY] == "low" and answers["network.form"] == "one_to_many"
+
+
+def test_review_rejects_what_is_not_a_number_on_the_list() -> None:
+    script = Script({"name": "X"}, review=["99", "abc", ""])
+    interview(script)
+    assert '"99" is not a number from 1 to' in script.text and '"abc" is not a number' in script.text
+
+
+# ---------------------------------------------------------------- saving, interrupting, resuming
+
+
+def answer_then(stop: type[BaseException], at: str) -> Callable[[Prompt], str]:
+    replies = {"name": "Ota ward", "country": "Japan", "district_type": "2", "sme_count": "6000"}
+
+    def ask(prompt: Prompt) -> str:
+        if prompt.path == at:
+            raise stop
+        return replies.get(str(prompt.path), "")
+
+    return ask
+
+
+@pytest.mark.parametrize(("stop", "cause"), [(KeyboardInterrupt, "interrupted"), (EOFError, "end of input")])
+def test_ctrl_c_and_end_of_input_save_the_answers_so_far(tmp_path: Path, stop: type[BaseException], cause: str) -> None:
+    target = tmp_path / "answers.yaml"
+    said: list[str] = []
+    with pytest.raises(InterviewAborted) as raised:
+        run_interview(answer_then(stop, "network.form"), said.append, save=str(target))
+    assert str(raised.value) == f"interview: stopped before the end ({cause}); the answers so far are saved in {target}."
+    assert f"To continue later: clusteradvisor interview --resume {target}" in said
+    (region,) = load_regions(target.read_text(encoding="utf-8"), str(target))
+    assert region.facts["sme_count"] == 6000 and "network.form" not in region.facts
+    assert [p.name for p in tmp_path.iterdir()] == ["answers.yaml"]  # no temporary file left behind
+
+
+def test_an_interruption_without_a_file_says_nothing_was_saved() -> None:
+    with pytest.raises(InterviewAborted, match=r"nothing was saved\. Add --save FILE"):
+        run_interview(answer_then(KeyboardInterrupt, "country"), lambda text: None)
+
+
+def test_an_interruption_before_the_name_writes_no_file(tmp_path: Path) -> None:
+    target = tmp_path / "answers.yaml"
+    with pytest.raises(InterviewAborted, match="nothing was saved"):
+        run_interview(answer_then(EOFError, "name"), lambda text: None, save=str(target))
+    assert not target.exists()
+
+
+def test_resume_asks_only_what_is_missing_then_reviews(tmp_path: Path) -> None:
+    target = tmp_path / "answers.yaml"
+    with pytest.raises(InterviewAborted):
+        run_interview(answer_then(KeyboardInterrupt, "network.form"), lambda text: None, save=str(target))
+    script = Script({"network.form": "2"})
+    run_interview(script.ask, script.say, resume=str(target))
+    assert script.asked[0] == "network.form"  # earlier answers, unknown ones included, are not asked again
+    assert "area" not in script.asked and DEPENDENCY not in script.asked
+    assert script.prompts[-1].kind == "review"
+    assert script.said[0].startswith(f"Continuing Ota ward from {target}: 8 answers given, up to")
+    (region,) = load_regions(target.read_text(encoding="utf-8"), str(target))
+    assert region.facts["network.form"] == "rigid_many_to_many" and region.facts["sme_count"] == 6000
+
+
+def test_resume_of_a_finished_interview_goes_straight_to_the_review(tmp_path: Path) -> None:
+    first, second = tmp_path / "first.yaml", tmp_path / "second.yaml"
+    run_interview(Script({"name": "X", "district_type": "1", "smes.innovation": "3"}).ask, lambda text: None, save=str(first))
+    script = Script({}, review=[""])
+    run_interview(script.ask, script.say, resume=str(first), save=str(second))
+    assert [p.kind for p in script.prompts] == ["review"]
+    assert "no question left" in script.said[0]
+    assert second.read_text(encoding="utf-8") == first.read_text(encoding="utf-8")
+
+
+def test_resume_warns_that_comments_are_not_kept(tmp_path: Path) -> None:
+    copy = tmp_path / "ota.yaml"
+    shutil.copy(EXAMPLES / "ota-ward.yaml", copy)
+    script = Script({})
+    run_interview(script.ask, script.say, resume=str(copy))
+    assert script.said[0].startswith(f"Note: the comments in {copy} will not be kept")
+    assert {"name", "network.form", "sme_count"}.isdisjoint(script.asked)
+    # Answers from the file are kept, even one the questionnaire itself would not have needed.
+    original = load_regions(read_text(str(EXAMPLES / "ota-ward.yaml")), "x")[0].facts
+    assert original[DEPENDENCY] == "low"
+    assert load_regions(copy.read_text(encoding="utf-8"), "y")[0].facts.items() >= original.items()
+
+
+def test_resume_refuses_a_file_with_several_regions(tmp_path: Path) -> None:
+    both = tmp_path / "two.yaml"
+    both.write_text("name: A\n---\nname: B\n", encoding="utf-8")
+    with pytest.raises(RegionError, match="holds 2 regions; an interview works on one"):
+        run_interview(Script({}).ask, lambda text: None, resume=str(both))
+
+
+def test_nothing_is_asked_when_the_files_cannot_be_written(tmp_path: Path) -> None:
+    script = Script({})
+    with pytest.raises(OutputError, match="does not exist"):
+        run_interview(script.ask, script.say, save=str(tmp_path / "missing" / "a.yaml"))
+    with pytest.raises(OutputError, match="cannot go to the same file"):
+        run_interview(script.ask, script.say, save=str(tmp_path / "a"), output=str(tmp_path / "a"))
+    assert script.prompts == []
+
+
+def test_the_saved_file_is_a_region_file_in_vocabulary_order(tmp_path: Path) -> None:
+    answers = {"sme_count": 6000, "name": "Plant #3: 'yes'", "network.form": "one_to_many", "area": UNKNOWN, "industries": []}
+    text = region_text(answers, load_vocabulary())
+    assert text.startswith("# Region file written by `clusteradvisor interview`.")
+    body = [line for line in text.splitlines() if not line.startswith("#")]
+    assert body == ["schema_version: 1", "name: 'Plant #3: ''yes'''", "area: unknown", "industries: []", "sme_count: 6000", "network:", "  form: one_to_many"]
+    target = tmp_path / "r.yaml"
+    target.write_text(text, encoding="utf-8")
+    assert load_answers(str(target), load_vocabulary()) == answers
+
+
+def test_the_memo_is_the_memo_assess_gives_for_the_saved_file(tmp_path: Path, advisor: Advisor) -> None:
+    target, memo_file = tmp_path / "a.yaml", tmp_path / "memo.md"
+    replies = {**CITY_TYPE, "name": "Ota ward", "network.form": "2", "network.skill_coordinators": "yes", "sme_count": "6000",
+               "leadership.key_persons": "3", "policy.one_stop_platform": "2", "smes.innovation": "2"}
+    script = Script(replies)
+    memo = run_interview(script.ask, script.say, save=str(target), output=str(memo_file))
+    text = target.read_text(encoding="utf-8")
+    assert memo == memo_file.read_text(encoding="utf-8") == assess_text(text, str(target), "md")
+    # The same verdict as the answers themselves give.
+    (region,) = load_regions(text, str(target))
+    verdict = json.loads(assess_text(text, str(target), "json"))
+    assert [r["id"] for r in verdict["recommendations"]] == [f.id for f in advisor.assess(region).recommendations]
+    assert "work-through-coordinators" in [r["id"] for r in verdict["recommendations"]]
+
+
+# ---------------------------------------------------------------- the command
+
+
+def test_the_command_keeps_stdout_for_the_memo(cli: Callable[..., Result], tmp_path: Path) -> None:
+    target = tmp_path / "a.yaml"
+    result = cli("interview", "--save", str(target), "--format", "json", input="Testville\n" + "\n" * 60)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["region"]["name"] == "Testville"
+    assert "The region, question 1 of 3" in result.stderr and "Review your answers" in result.stderr
+    assert f"Answers saved to {target}." in result.stderr
+
+
+def test_the_command_reports_an_early_end_without_a_traceback(cli: Callable[..., Result], tmp_path: Path) -> None:
+    target = tmp_path / "a.yaml"
+    result = cli("interview", "--save", str(target), input="Testville\nJapan\n")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.endswith(f"Error: interview: stopped before the end (end of input); the answers so far are saved in {target}.\n")
+    assert "Japan" in target.read_text(encoding="utf-8")
+
+
+def _read_until(fd: int, marker: bytes, seen: bytearray, timeout: float = 20.0) -> bytes:
+    """Read the pseudo-terminal until `marker` appears after what was already consumed; return the new text."""
+    start = len(seen)
+    deadline = time.monotonic() + timeout
+    while marker not in seen[start:]:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"timed out waiting for {marker!r}; got:\n{bytes(seen[start:]).decode(errors='replace')}")
+        ready, _, _ = select.select([fd], [], [], remaining)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # the child closed the terminal
+                chunk = b""
+            if not chunk:
+                raise AssertionError(f"the program ended before {marker!r}:\n{bytes(seen[start:]).decode(errors='replace')}")
+            seen += chunk
+    return bytes(seen[start:])
+
+
+def _drive(args: list[str], script: Callable[[int, bytearray], None]) -> tuple[int, str]:
+    """Run the real console script on a pseudo-terminal; return its exit status and everything it showed."""
+    program = Path(sys.executable).with_name("clusteradvisor")
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: become the command (never returns)
+        os.execv(str(program), [str(program), *args])
+    seen = bytearray()
+    try:
+        script(fd, seen)
+        while True:  # drain until the child closes the terminal
+            ready, _, _ = select.select([fd], [], [], 20)
+            try:
+                chunk = os.read(fd, 4096) if ready else b""
+            except OSError:
+                chunk = b""
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    return os.waitstatus_to_exitcode(status), seen.decode("utf-8", errors="replace")
+
+
+def test_end_to_end_on_a_terminal_with_ctrl_c_and_resume(tmp_path: Path) -> None:
+    answers, memo = tmp_path / "answers.yaml", tmp_path / "memo.md"
+
+    def first(fd: int, seen: bytearray) -> None:
+        for reply in (b"Ota ward", b"Japan", b"", b"2"):  # name, country, area (unknown), city-type district
+            _read_until(fd, b"> ", seen)
+            os.write(fd, reply + b"\r")
+        _read_until(fd, b"Which industries", seen)
+        os.write(fd, b"\x03")  # Ctrl-C
+
+    status, shown = _drive(["interview", "--save", str(answers), "-o", str(memo)], first)
+    assert status == 1 and "Traceback" not in shown
+    assert f"the answers so far are saved in {answers}" in shown.replace("\r\n", " ").replace("\n", " ")
+    assert "Noted: city-type district" in shown
+
+    def second(fd: int, seen: bytearray) -> None:
+        text = _read_until(fd, b"> ", seen)
+        assert b"Which industries dominate" in text
+        os.write(fd, b"metal, machinery\r")
+        while b"Press Enter to finish" not in _read_until(fd, b"> ", seen):
+            os.write(fd, b"\r")  # every other question: unknown
+        os.write(fd, b"\r")
+
+    status, shown = _drive(["interview", "--resume", str(answers), "-o", str(memo)], second)
+    assert status == 0, shown
+    assert "Traceback" not in shown and f"Memo written to {memo}." in shown
+    text = memo.read_text(encoding="utf-8")
+    assert text.startswith("# Cluster policy advice: Ota ward")
+    assert text == assess_text(answers.read_text(encoding="utf-8"), str(answers), "md")
+    saved = yaml.safe_load(answers.read_text(encoding="utf-8"))
+    assert saved["industries"] == ["metal", "machinery"] and saved["district_type"] == "city_type" and saved["area"] == UNKNOWN
