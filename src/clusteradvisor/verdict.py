@@ -10,8 +10,6 @@ from .engine import Firing, Inference
 from .knowledge import (
     DIMENSIONS,
     PRIORITIES,
-    All,
-    AnyOf,
     Condition,
     Derived,
     KnowledgeBase,
@@ -24,6 +22,7 @@ from .knowledge import (
 from .region import Region, to_document
 
 PRIORITY_WEIGHT = {"critical": 4, "high": 3, "medium": 2, "low": 1}
+_PRIORITY_RANK = {p: i for i, p in enumerate(PRIORITIES)}
 _KIND_RANK = {"recommendation": 0, "pattern": 1, "derived": 2, "strength": 3}
 
 
@@ -145,14 +144,23 @@ class Verdict:
         }
 
 
-def _reasons(condition: Condition, kb: KnowledgeBase, facts: Mapping[str, Any], derived: Mapping[str, Finding]) -> list[Reason]:
+def _reasons(
+    condition: Condition,
+    kb: KnowledgeBase,
+    facts: Mapping[str, Any],
+    derived: Mapping[str, Finding],
+    cache: dict[str, Reason],
+) -> list[Reason]:
     """The parts of a condition that hold, as reasons (only called on conditions that hold)."""
     if isinstance(condition, Test):
         if test_truth(condition, facts) is not True:
             return []
-        field = kb.vocabulary.fields[condition.field]
-        value = facts[condition.field]
-        return [Reason(f"{field.label}: {field.describe(value)}", field=condition.field, value=value)]
+        path = condition.field
+        if path not in cache:
+            field = kb.vocabulary.fields[path]
+            value = facts[path]
+            cache[path] = Reason(f"{field.label}: {field.describe(value)}", field=path, value=value)
+        return [cache[path]]
     if isinstance(condition, Derived):
         finding = derived.get(condition.id)
         if finding is None:
@@ -160,10 +168,7 @@ def _reasons(condition: Condition, kb: KnowledgeBase, facts: Mapping[str, Any], 
         return [Reason(finding.rule.title, derived=condition.id, because=finding.because)]
     reasons: list[Reason] = []
     for item in condition.items:
-        reasons.extend(_reasons(item, kb, facts, derived))
-    if isinstance(condition, All):
-        return reasons
-    assert isinstance(condition, AnyOf)
+        reasons.extend(_reasons(item, kb, facts, derived, cache))
     return reasons
 
 
@@ -184,14 +189,15 @@ def build_verdict(kb: KnowledgeBase, region: Region, inference: Inference, statu
     status = status if status is not None else evaluate_all(kb, facts)
     fired = set(inference.fired)
     derived: dict[str, Finding] = {}
+    cache: dict[str, Reason] = {}
     for rule in kb.derived_order:
         if rule.id in fired:
-            derived[rule.id] = Finding(rule, _unique(_reasons(rule.when, kb, facts, derived)))
+            derived[rule.id] = Finding(rule, _unique(_reasons(rule.when, kb, facts, derived, cache)))
     findings: dict[str, list[Finding]] = {"recommendation": [], "pattern": [], "strength": []}
     for rule in kb.rules:
         if rule.kind != "derived" and rule.id in fired:
-            findings[rule.kind].append(Finding(rule, _unique(_reasons(rule.when, kb, facts, derived))))
-    recommendations = sorted(findings["recommendation"], key=lambda f: (PRIORITIES.index(str(f.rule.priority)), f.id))
+            findings[rule.kind].append(Finding(rule, _unique(_reasons(rule.when, kb, facts, derived, cache))))
+    recommendations = sorted(findings["recommendation"], key=lambda f: (_PRIORITY_RANK[str(f.rule.priority)], f.id))
     return Verdict(
         region=region,
         kb_version=kb.version,
@@ -255,10 +261,18 @@ def _by_dimension(kb: KnowledgeBase) -> tuple[tuple[str, str, list[Rule]], ...]:
 def _scores(kb: KnowledgeBase, status: Mapping[str, Truth]) -> tuple[Score, ...]:
     scores = []
     for dimension, name, rules in _by_dimension(kb):
-        satisfied = [r for r in rules if status[r.id] is False]
-        open_ = [r for r in rules if status[r.id] is True]
-        decided_weight = sum(PRIORITY_WEIGHT[str(r.priority)] for r in satisfied + open_)
-        satisfied_weight = sum(PRIORITY_WEIGHT[str(r.priority)] for r in satisfied)
+        satisfied = open_ = satisfied_weight = decided_weight = 0
+        for rule in rules:
+            holds = status[rule.id]
+            if holds is None:
+                continue
+            weight = PRIORITY_WEIGHT[str(rule.priority)]
+            decided_weight += weight
+            if holds:
+                open_ += 1
+            else:
+                satisfied += 1
+                satisfied_weight += weight
         score = round(100 * satisfied_weight / decided_weight) if decided_weight else None
-        scores.append(Score(dimension, name, score, len(satisfied), len(open_), len(rules) - len(satisfied) - len(open_)))
+        scores.append(Score(dimension, name, score, satisfied, open_, len(rules) - satisfied - open_))
     return tuple(scores)
