@@ -99,4 +99,72 @@ def list_rules(kind: str | None) -> None:
 # --- interview command (issue 3) ---
 
 
+def _ask_on_terminal(prompt: Any) -> str:
+    """Show one question on stderr and read the answer line (stdout stays free for the memo)."""
+    import os
+
+    try:  # the questions go to stderr, so its width counts (stdout may be a file)
+        columns = os.get_terminal_size(sys.stderr.fileno()).columns
+    except (OSError, ValueError):
+        columns = 80
+    width = min(max(columns - 1, 40), 100)
+    text = prompt.render(width)
+    if text:
+        click.echo("\n" + text, err=True)
+    click.echo("> ", nl=False, err=True)
+    try:
+        # input() rather than click.prompt: click turns Ctrl-C and end of input into one Abort, and the
+        # questionnaire saves and reports differently for each.
+        return input()
+    except (KeyboardInterrupt, EOFError):
+        click.echo(err=True)  # end the "> ^C" line before the message
+        raise
+
+
+def _say_on_terminal(text: str) -> None:
+    click.echo(text, err=True)
+
+
+@main.command()
+@click.option("--save", type=click.Path(dir_okay=False), help="Save the answers to this region file (as you go, and at the end).")
+@click.option("--resume", type=click.Path(dir_okay=False), help="Continue or revise the answers saved in this region file.")
+@click.option("-f", "--format", "fmt", type=FORMAT_CHOICE, default="md", show_default=True, help="Memo format.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the memo to this file instead of stdout.")
+def interview(save: str | None, resume: str | None, fmt: str, output: str | None) -> None:
+    """Answer questions about a region, then get the advisory memo.
+
+    Questions and progress go to stderr, the memo to stdout (or to --output). At any question, ? says
+    why it is asked and back returns to the previous one; every answer can be changed at the end.
+    The saved file is a region file: `clusteradvisor assess` reads it.
+    """
+    from .interview import run_interview
+
+    memo = run_interview(_ask_on_terminal, _say_on_terminal, save=save, resume=resume, output=output, fmt=fmt)
+    if not output:
+        click.echo(memo, nl=False)
+
+
 # --- batch command (issue 4) ---
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path())
+@click.option("-o", "--out", required=True, type=click.Path(file_okay=False), help="Folder for the memos and the summary (created if missing).")
+@click.option("-f", "--format", "fmt", type=FORMAT_CHOICE, default="md", show_default=True, help="Memo format.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
+@click.option("--templates", type=click.Path(exists=True, file_okay=False), help="Folder of memo templates searched before the shipped ones.")
+def batch(inputs: tuple[str, ...], out: str, fmt: str, jobs: int, templates: str | None) -> None:
+    """Assess every region in INPUTS (files, or folders searched for *.yaml and *.yml).
+
+    Writes one memo per region into --out, named after the region, and summary.csv and summary.md
+    (and summary.json with --format json) to compare them. A bad file or region is reported and
+    listed as failed while the others are still written; the exit status is then 1. Ctrl-C stops
+    cleanly (exit status 130) and leaves the memos already written intact.
+    """
+    from .batch import run_batch
+
+    result = run_batch(inputs, out, fmt, jobs, templates)
+    if result.interrupted:
+        sys.exit(130)
+    if result.failed:
+        sys.exit(1)

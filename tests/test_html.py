@@ -1,0 +1,256 @@
+"""HTML and text memos: escaping, the radar chart, 78 columns, user templates, a real browser."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import re
+import shutil
+import struct
+import subprocess
+import xml.etree.ElementTree as ET
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from clusteradvisor.advisor import Advisor
+from clusteradvisor.errors import TemplateError
+from clusteradvisor.memo import radar, render
+from clusteradvisor.region import load_regions, read_text
+from clusteradvisor.verdict import Verdict
+
+from .conftest import EXAMPLES, make_region
+
+SVG = "{http://www.w3.org/2000/svg}"
+EXAMPLE_FILES = sorted(EXAMPLES.glob("*.yaml"))
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+def example(advisor: Advisor, name: str = "ota-ward") -> Verdict:
+    path = EXAMPLES / f"{name}.yaml"
+    (region,) = load_regions(read_text(str(path)), str(path))
+    return advisor.assess(region)
+
+
+def chart(memo: str) -> ET.Element:
+    """The memo's radar chart, parsed as the XML it is."""
+    match = re.search(r"<svg .*?</svg>", memo, re.S)
+    assert match, "no inline SVG in the memo"
+    return ET.fromstring(match.group(0))
+
+
+def test_region_text_is_escaped_and_never_template_code(advisor: Advisor) -> None:
+    region = make_region(name="<script>alert(1)</script>", area="{{ 7*7 }}", country='"Q" & <b>A</b>', **{"smes.innovation": "none"})
+    memo = render(advisor.assess(region), "html")
+    assert "<script" not in memo.lower()
+    assert "<h1 id=\"region-name\">&lt;script&gt;alert(1)&lt;/script&gt;</h1>" in memo
+    assert "<title>Cluster policy advice: &lt;script&gt;alert(1)&lt;/script&gt;</title>" in memo
+    assert "{{ 7*7 }}, &#34;Q&#34; &amp; &lt;b&gt;A&lt;/b&gt;" in memo
+    assert "49" not in memo.split("<main>")[0]
+    assert "<b>" not in memo
+
+
+def test_html_memo_is_self_contained_and_print_friendly(advisor: Advisor) -> None:
+    memo = render(example(advisor), "html")
+    assert memo.startswith("<!DOCTYPE html>") and memo.rstrip().endswith("</html>")
+    assert re.findall(r"https?://[^\s\"']+", memo) == ["http://www.w3.org/2000/svg"]  # the SVG namespace, never fetched
+    for external in ("<script", "<link", "<img", " src=", "@import", "url("):
+        assert external not in memo
+    assert "@media print" in memo and "@page" in memo
+
+
+def test_radar_chart_draws_every_dimension_score(advisor: Advisor) -> None:
+    verdict = example(advisor)
+    svg = chart(render(verdict, "html"))
+    dots = svg.findall(f"{SVG}circle")
+    assert [(d.get("data-dimension"), d.get("data-score")) for d in dots] == [
+        (s.dimension, "n/a" if s.score is None else str(s.score)) for s in verdict.scores
+    ]
+    # Independently of memo.radar: axis i points at -90 + 45 i degrees; radius 140 around (360, 200).
+    for index, (dot, score) in enumerate(zip(dots, verdict.scores, strict=True)):
+        angle = math.radians(-90 + 360 * index / len(verdict.scores))
+        fraction = (score.score or 0) / 100
+        assert float(dot.get("cx", "")) == pytest.approx(360 + 140 * fraction * math.cos(angle), abs=0.06)
+        assert float(dot.get("cy", "")) == pytest.approx(200 + 140 * fraction * math.sin(angle), abs=0.06)
+    area = next(p for p in svg.findall(f"{SVG}polygon") if p.get("class") == "area")
+    assert area.get("points") == " ".join(f"{d.get('cx')},{d.get('cy')}" for d in dots)
+    values = [t for t in svg.findall(f"{SVG}text") if (t.get("class") or "").startswith("value")]
+    assert [t.text for t in values] == ["100", "n/a", "75", "n/a", "n/a", "38", "100", "84"]
+    assert [t.get("class") for t in values].count("value na") == 3
+    labels = [t.text for t in svg.findall(f"{SVG}text") if t.get("class") == "label"]
+    assert labels[0] == "F1 Autonomous development" and len(labels) == 8
+    assert "F2 Innovation and flexibility n/a" in (svg.findtext(f"{SVG}title") or "")
+
+
+def test_radar_geometry_is_rounded_and_deterministic() -> None:
+    scores = [("A", "a", 100), ("B", "b", None), ("C", "c", 50), ("D", "d", 0)]
+    first = radar(scores)
+    assert first == radar(scores)
+    assert first["polygon"] == "360.0,60.0 360.0,200.0 360.0,270.0 360.0,200.0"  # up, centre, half-way down, centre
+    assert [a["value"] for a in first["axes"]] == ["100", "n/a", "50", "0"]
+    assert [ring["level"] for ring in first["rings"]] == [25, 50, 75, 100]
+    assert "-0.0" not in json.dumps(first)
+
+
+def test_recommendations_are_grouped_by_priority(advisor: Advisor) -> None:
+    verdict = example(advisor, "kiryu-style-textile")
+    memo = render(verdict, "html")
+    order = re.findall(r'<section class="priority (\w+)" id="priority-\1">', memo)
+    assert order == [p for p, n in verdict.counts().items() if n]
+    for priority, count in verdict.counts().items():
+        if count:
+            section = memo.split(f'id="priority-{priority}">')[1].split("</section>")[0]
+            assert section.count('<article class="card') == count
+            assert f"{priority.capitalize()} priority <span class=\"count\">({count})</span>" in section
+    numbers = [int(n) for n in re.findall(r'<article class="card \w+" id="rec-(\d+)">', memo)]
+    assert numbers == list(range(1, len(verdict.recommendations) + 1))
+
+
+@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: p.stem)
+def test_html_and_text_carry_the_markdown_memos_content(advisor: Advisor, path: Path) -> None:
+    (region,) = load_regions(read_text(str(path)), str(path))
+    verdict = advisor.assess(region)
+    page, text = render(verdict, "html"), render(verdict, "txt")
+    flat = " ".join(text.split())
+    data = verdict.to_dict()
+    pieces = [f["title"] for key in ("recommendations", "patterns", "derived", "strengths") for f in data[key]]
+    pieces += [f["source"] for f in data["recommendations"]] + [g.label for g in verdict.gaps] + [g.question for g in verdict.gaps]
+    for piece in pieces:
+        assert piece in html.unescape(page), piece
+        assert " ".join(piece.split()) in flat, piece
+    for heading in ("Summary", "Scorecard", "Which case of the study this region resembles", "Recommendations",
+                    "Information gaps", "Strengths to keep"):  # fmt: skip
+        assert f"<h2>{heading}</h2>" in page
+        assert f"\n{heading.upper()}\n{'-' * 78}\n" in text
+
+
+@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: p.stem)
+def test_text_memo_lines_fit_78_columns(advisor: Advisor, path: Path) -> None:
+    (region,) = load_regions(read_text(str(path)), str(path))
+    text = render(advisor.assess(region), "txt")
+    assert max(len(line) for line in text.splitlines()) <= 78
+    assert "None" not in text.replace("None:", "").replace("None recorded", "")
+
+
+def test_text_memo_wraps_even_a_hostile_name(advisor: Advisor) -> None:
+    name = "Ota" + "x" * 150 + " {{ 7*7 }} <b>ward</b>"
+    text = render(advisor.assess(make_region(name=name, area="A" * 120)), "txt")
+    assert max(len(line) for line in text.splitlines()) <= 78
+    assert "{{ 7*7 }} <b>ward</b>" in text and "49" not in text.splitlines()[0]
+    assert "n/a" in text
+
+
+def test_a_user_template_overrides_the_shipped_one(cli: Callable[..., Result], tmp_path: Path) -> None:
+    office = tmp_path / "office"
+    office.mkdir()
+    (office / "memo.html.j2").write_text("<p>Ministry memo: {{ region.name }} / {{ radar.axes[0].value }}</p>\n", encoding="utf-8")
+    region = tmp_path / "r.yaml"
+    region.write_text("name: '<i>{{ 7*7 }}</i>'\n", encoding="utf-8")
+    result = cli("assess", str(region), "--format", "html", "--templates", str(office))
+    assert result.exit_code == 0
+    assert result.stdout == "<p>Ministry memo: &lt;i&gt;{{ 7*7 }}&lt;/i&gt; / n/a</p>\n"
+    batch = cli("batch", str(region), "--out", str(tmp_path / "out"), "--format", "html", "--templates", str(office))
+    assert batch.exit_code == 0
+    assert (tmp_path / "out" / "i-7-7-i.html").read_text(encoding="utf-8") == result.stdout
+    text = cli("assess", str(region), "--format", "txt", "--templates", str(office))  # no txt template there: the shipped one
+    assert text.exit_code == 0 and text.stdout.startswith("CLUSTER POLICY ADVICE: <i>{{ 7*7 }}</i>\n")
+
+
+@pytest.mark.parametrize("fmt", ["html", "txt"])
+def test_a_broken_user_template_is_named_with_its_line(cli: Callable[..., Result], tmp_path: Path, fmt: str) -> None:
+    office = tmp_path / "office"
+    office.mkdir()
+    (office / f"memo.{fmt}.j2").write_text("{{ region.name }}\n\n{% if %}\n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = cli("batch", str(EXAMPLES / "ota-ward.yaml"), "--out", str(out), "--format", fmt, "--templates", str(office))
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: {office}/memo.{fmt}.j2:3: template error: ")
+    assert "Traceback" not in result.stderr
+    assert not out.exists()  # nothing is written before the template compiles
+    assessed = cli("assess", str(EXAMPLES / "ota-ward.yaml"), "--format", fmt, "--templates", str(office))
+    assert assessed.exit_code == 1 and assessed.stderr == result.stderr
+
+
+def test_a_user_template_failing_while_rendering_fails_each_region_cleanly(cli: Callable[..., Result], tmp_path: Path) -> None:
+    office = tmp_path / "office"
+    office.mkdir()
+    (office / "memo.txt.j2").write_text("{{ region.name }}\n{{ region.nope }}\n", encoding="utf-8")
+    result = cli("batch", str(EXAMPLES / "ota-ward.yaml"), "--out", str(tmp_path / "out"), "--format", "txt", "--templates", str(office))
+    assert result.exit_code == 1
+    assert f"Error: {office}/memo.txt.j2:2: template failed while rendering: " in result.stderr
+    with pytest.raises(TemplateError, match=r"memo\.txt\.j2:2: template failed"):
+        render(make_region_verdict(), "txt", office)
+
+
+def make_region_verdict() -> Verdict:
+    from clusteradvisor.advisor import default_advisor
+
+    return default_advisor().assess(make_region())
+
+
+def _png_pixels(data: bytes) -> tuple[int, int, list[bytes]]:
+    """Decode an 8-bit RGB(A), non-interlaced PNG (what Chromium writes) into rows of pixels."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height, depth, colour = struct.unpack(">IIBB", data[16:26])
+    assert depth == 8 and colour in (2, 6) and data[28] == 0
+    channels = 4 if colour == 6 else 3
+    chunks, offset = [], 8
+    while offset < len(data):
+        (length,) = struct.unpack(">I", data[offset : offset + 4])
+        if data[offset + 4 : offset + 8] == b"IDAT":
+            chunks.append(data[offset + 8 : offset + 8 + length])
+        offset += 12 + length
+    raw = zlib.decompress(b"".join(chunks))
+    stride = width * channels
+    rows: list[bytes] = []
+    previous = bytearray(stride)
+    for y in range(height):
+        kind = raw[y * (stride + 1)]
+        line = bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
+        for x in range(stride):
+            left = line[x - channels] if x >= channels else 0
+            up, corner = previous[x], previous[x - channels] if x >= channels else 0
+            if kind == 1:
+                line[x] = (line[x] + left) & 0xFF
+            elif kind == 2:
+                line[x] = (line[x] + up) & 0xFF
+            elif kind == 3:
+                line[x] = (line[x] + (left + up) // 2) & 0xFF
+            elif kind == 4:
+                p = left + up - corner
+                pa, pb, pc = abs(p - left), abs(p - up), abs(p - corner)
+                line[x] = (line[x] + (left if pa <= pb and pa <= pc else up if pb <= pc else corner)) & 0xFF
+        rows.append(bytes(line) if channels == 3 else bytes(b for i, b in enumerate(line) if i % 4 != 3))
+        previous = line
+    return width, height, rows
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium); .ci/run installs it")
+def test_chromium_renders_the_region_name_and_the_chart(cli: Callable[..., Result], tmp_path: Path) -> None:
+    region = tmp_path / "r.yaml"
+    region.write_text((EXAMPLES / "ota-ward.yaml").read_text(encoding="utf-8").replace("name: Ota ward", "name: Ota <ward> & co"), encoding="utf-8")
+    page = tmp_path / "ota.html"
+    assert cli("assess", str(region), "--format", "html", "-o", str(page)).exit_code == 0
+    browser = [
+        str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]  # fmt: skip
+    dom = subprocess.run([*browser, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120, check=True).stdout
+    assert '<h1 id="region-name">Ota &lt;ward&gt; &amp; co</h1>' in dom
+    assert re.search(r'<svg class="chart" id="scorecard-radar"[^>]*>.*<polygon class="area" points="[\d., ]+"', dom, re.S)
+    assert dom.count('class="dot') == 8
+    shot = tmp_path / "shot.png"
+    subprocess.run([*browser, "--window-size=1000,1400", f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=120, check=True)
+    width, height, rows = _png_pixels(shot.read_bytes())
+    assert (width, height) == (1000, 1400)
+    # The chart's filled area is the accent blue at 18% over white, about (215, 223, 231): a visible shape.
+    fill = sum(
+        1 for row in rows for i in range(0, len(row), 3)
+        if abs(row[i] - 215) <= 3 and abs(row[i + 1] - 223) <= 3 and abs(row[i + 2] - 231) <= 3
+    )  # fmt: skip
+    assert fill > 2000, f"only {fill} pixels of the chart's fill colour"
