@@ -18,7 +18,7 @@ from .conftest import EXAMPLES, GOLDEN, make_region
 EXAMPLE_NAMES = sorted(p.stem for p in EXAMPLES.glob("*.yaml"))
 
 
-@pytest.mark.parametrize("fmt", ["md", "json"])
+@pytest.mark.parametrize("fmt", ["md", "html", "txt", "json"])
 @pytest.mark.parametrize("example", EXAMPLE_NAMES)
 def test_golden_memo(example: str, fmt: str, update_golden: bool) -> None:
     path = EXAMPLES / f"{example}.yaml"

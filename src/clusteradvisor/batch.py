@@ -30,7 +30,7 @@ from .advisor import default_advisor
 from .errors import ClusterAdvisorError, EngineError, OutputError, RegionError
 from .knowledge import DIMENSIONS, PRIORITIES, KnowledgeBase
 from .memo import EXTENSIONS, FORMATS, check_template, escape_markdown, render
-from .output import slug
+from .output import slug, write_atomic
 from .region import parse_regions, read_text
 from .verdict import Verdict
 
@@ -286,47 +286,23 @@ class _Spool:
 
 
 def _write_memo(target: Path, text: str) -> None:
-    """Write one memo atomically: a temporary file in the same folder, then a rename.
-
-    Unlike output.write_atomic, each memo is not fsync'd: on this kind of disk that doubled the
-    cost of a memo. An interrupted or killed run still never leaves a half-written memo (the rename
-    is atomic); only an operating-system crash during the run could lose recent memos, and the
-    summary files, written last, are fsync'd.
-    """
-    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(text.encode("utf-8"))
-        os.chmod(temp, 0o644)
-        os.replace(temp, target)
-    except BaseException as err:
-        Path(temp).unlink(missing_ok=True)
-        if isinstance(err, OSError):
-            raise OutputError(f"{target}: cannot be written ({err.strerror}).") from None
-        raise
+    """Write one memo atomically, without fsync (see output.write_atomic)."""
+    write_atomic(target, text, sync=False)
 
 
 def _commit(target: Path, parts: Iterable[str | _Spool]) -> None:
     """Write text and spooled parts to `target` atomically (temporary file, then rename)."""
-    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            for part in parts:
-                if isinstance(part, str):
-                    handle.write(part)
-                else:
-                    part.handle.flush()
-                    part.handle.seek(0)
-                    shutil.copyfileobj(part.handle, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, 0o644)
-        os.replace(temp, target)
-    except BaseException as err:
-        Path(temp).unlink(missing_ok=True)
-        if isinstance(err, OSError):
-            raise OutputError(f"{target}: cannot be written ({err.strerror}).") from None
-        raise
+
+    def copy(handle: TextIO) -> None:
+        for part in parts:
+            if isinstance(part, str):
+                handle.write(part)
+            else:
+                part.handle.flush()
+                part.handle.seek(0)
+                shutil.copyfileobj(part.handle, handle)
+
+    write_atomic(target, copy)
 
 
 class _Summary:
