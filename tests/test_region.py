@@ -13,6 +13,7 @@ from clusteradvisor.region import load_regions, parse_regions, to_document
 
 BAD_INPUTS = {
     "not-yaml": ("name: [Ota\nnetwork: {}\n", [":2:", "not valid YAML"]),
+    "unclosed-at-end": ("name: Ota\nindustries: [metal\n", [":2:", "not valid YAML"]),
     "not-a-mapping": ("- Ota\n- Hitachi\n", [":1:", "is a list, not a mapping"]),
     "scalar": ("just a sentence\n", [":1:", "is text, not a mapping"]),
     "unknown-key": ("name: Ota\nnetwrok:\n  form: fragmented\n", [":2:", "netwrok", 'Did you mean "network"?', "Allowed:"]),

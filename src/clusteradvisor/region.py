@@ -249,6 +249,9 @@ def parse_regions(text: str, source: str, vocabulary: Vocabulary | None = None) 
                 yield Region(name=facts["name"], facts=facts, source=source, document=seen)
     except yaml.YAMLError as err:
         line = error_line(err)
+        if line is not None:
+            # libyaml points past the last newline when the file ends mid-structure.
+            line = max(1, min(line, len(text.splitlines())))
         where = f"{source}:{line}" if line else source
         yield RegionError(f"{where}: not valid YAML: {describe_yaml_error(err)}.")
         return
