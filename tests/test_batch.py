@@ -87,7 +87,7 @@ def test_mixed_inputs_write_the_good_report_the_bad_and_exit_1(cli: Callable[...
     assert errors == [
         f'Error: {mixed}/b-bad.yaml:3: network.form: "many" is not one of one_to_many, rigid_many_to_many, '
         "flexible_many_to_many, fragmented (or unknown).",
-        f"Error: {mixed}/nested/d-syntax.yaml:4: not valid YAML: while parsing a flow sequence, did not find expected ',' or ']'.",
+        f"Error: {mixed}/nested/d-syntax.yaml:3: not valid YAML: while parsing a flow sequence, did not find expected ',' or ']'.",
         f"Error: {mixed}/nested/e-empty.yaml: holds no region (the file is empty). Add at least `name: ...`.",
         f"Error: {mixed}/nested/f-binary.yaml: is not UTF-8 text (byte 6). Save it as UTF-8.",
         f"Error: {tmp_path}/missing.yaml: no such file.",

@@ -8,11 +8,15 @@ process writes the results in input order, so the output does not depend on the 
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import glob
+import itertools
 import json
 import multiprocessing
 import multiprocessing.pool
 import os
+import secrets
 import shutil
 import signal
 import sys
@@ -54,6 +58,7 @@ class Outcome:
     name: str
     errors: tuple[str, ...] = ()
     memo: str = ""
+    spilled: str = ""  # a worker's temporary file holding the memo, for the parent to rename
     counts: tuple[int, ...] = ()
     recommendations: tuple[str, ...] = ()
     scores: tuple[int | None, ...] = ()
@@ -116,10 +121,11 @@ def region_files(inputs: Iterable[str]) -> Iterator[str]:
 
 # --- the work on one file (in a worker process, or in this one with one job) --------------------
 
-_settings: dict[str, Any] = {"fmt": "md", "templates": None}
+_settings: dict[str, Any] = {"fmt": "md", "templates": None, "spill": None}
+_spilled = itertools.count(1)
 
 
-def _init_worker(fmt: str, templates: str | None) -> None:
+def _init_worker(fmt: str, templates: str | None, spill: str | None = None) -> None:
     """Pool initializer: remember the settings and build the advisor once for this worker.
 
     Ctrl-C is the parent's to handle: it stops the pool, so workers ignore SIGINT and never print
@@ -127,7 +133,7 @@ def _init_worker(fmt: str, templates: str | None) -> None:
     that raises makes the pool start replacement workers forever.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _settings.update(fmt=fmt, templates=templates)
+    _settings.update(fmt=fmt, templates=templates, spill=spill)
     try:
         default_advisor()
         check_template(fmt, templates)
@@ -135,12 +141,34 @@ def _init_worker(fmt: str, templates: str | None) -> None:
         pass
 
 
+def _spill(memo: str) -> str:
+    """In a worker, write the memo to a hidden temporary file in --out; return its path ("" if not).
+
+    The parent then only renames it, so the file writing, which costs more than the assessment on
+    some disks, is shared among the workers instead of queueing in the parent.
+    """
+    prefix = _settings["spill"]
+    if not prefix:
+        return ""
+    path = f"{prefix}{os.getpid()}-{next(_spilled)}.tmp"
+    try:
+        with open(path, "w", encoding="utf-8", newline="") as handle:
+            handle.write(memo)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        return ""  # the parent writes it instead, and reports any error as it would
+    return path
+
+
 def _done(region_source: str, document: int, verdict: Verdict, memo: str) -> Outcome:
+    spilled = _spill(memo)
     return Outcome(
         source=region_source,
         document=document,
         name=verdict.region.name,
-        memo=memo,
+        memo="" if spilled else memo,
+        spilled=spilled,
         counts=tuple(verdict.counts().values()),
         recommendations=tuple(f.id for f in verdict.recommendations),
         scores=tuple(s.score for s in verdict.scores),
@@ -181,8 +209,9 @@ def assess_paths(paths: Sequence[str]) -> list[list[Outcome]]:
 class _Results:
     """The outcomes of every file in input order, from this process or from a pool of workers."""
 
-    def __init__(self, paths: Sequence[str], fmt: str, templates: str | None, jobs: int) -> None:
+    def __init__(self, paths: Sequence[str], fmt: str, templates: str | None, jobs: int, spill: str | None = None) -> None:
         self._paths = paths
+        self._spill = spill
         self._jobs = max(1, min(jobs, len(paths)))
         self._fmt = fmt
         self._templates = templates
@@ -201,7 +230,7 @@ class _Results:
         methods = multiprocessing.get_all_start_methods()
         context = multiprocessing.get_context("fork" if "fork" in methods else None)
         before = set(multiprocessing.active_children())
-        self._pool = context.Pool(self._jobs, initializer=_init_worker, initargs=(self._fmt, self._templates))
+        self._pool = context.Pool(self._jobs, initializer=_init_worker, initargs=(self._fmt, self._templates, self._spill))
         self._workers = [p for p in multiprocessing.active_children() if p not in before]
         # Chunks are made here rather than by imap's chunksize, whose iterator has no timeout.
         return self._drain(self._pool.imap(assess_paths, self._feed()))
@@ -288,6 +317,15 @@ class _Spool:
 def _write_memo(target: Path, text: str) -> None:
     """Write one memo atomically, without fsync (see output.write_atomic)."""
     write_atomic(target, text, sync=False)
+
+
+def _adopt(spilled: str, target: Path) -> None:
+    """Give a worker's spilled memo its final name (an atomic rename in the same folder)."""
+    try:
+        os.chmod(spilled, 0o644)
+        os.replace(spilled, target)
+    except OSError as err:
+        raise OutputError(f"{target}: cannot be written ({err.strerror}).") from None
 
 
 def _commit(target: Path, parts: Iterable[str | _Spool]) -> None:
@@ -546,17 +584,22 @@ def run_batch(
     extension = EXTENSIONS[fmt]
     summary: _Summary | None = None
     finished = False
+    # Workers write memos to hidden files with this run's own prefix; the parent renames them.
+    spill = str(folder / f".clusteradvisor-{os.getpid()}-{secrets.token_hex(4)}-")
     try:
         with _HeldInterrupt():
             summary = _Summary(folder, fmt, kb, len(paths))
-        with _Results(paths, fmt, templates, jobs) as results:
+        with _Results(paths, fmt, templates, jobs, spill) as results:
             for outcomes in results:
                 with _HeldInterrupt():
                     for outcome in outcomes:
                         memo = ""
                         if outcome.ok:
                             memo = f"{names.claim(slug(outcome.name))}.{extension}"
-                            _write_memo(folder / memo, outcome.memo)
+                            if outcome.spilled:
+                                _adopt(outcome.spilled, folder / memo)
+                            else:
+                                _write_memo(folder / memo, outcome.memo)
                         else:
                             progress.clear()
                             for message in outcome.errors:
@@ -581,6 +624,10 @@ def run_batch(
         if not finished and summary is not None:
             with _HeldInterrupt(swallow=True):
                 summary.discard()
+        # Memos a worker spilled but the parent never adopted (an interrupted or failed run).
+        for leftover in glob.glob(glob.escape(spill) + "*.tmp"):
+            with contextlib.suppress(OSError):
+                os.unlink(leftover)
     seconds = time.monotonic() - start
     regions = summary.assessed + summary.failed
     err.write(
