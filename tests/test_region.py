@@ -86,3 +86,14 @@ def test_round_trip_through_the_file_format() -> None:
         "network": {"form": "rigid_many_to_many"},
         "leadership": {"key_persons": []},
     }
+
+
+@pytest.mark.parametrize("name", ["yes", "Plant #3", "a: b", "{{ 7*7 }}", "'quoted'", "1984", "Ōta — 大田区", "- dash", "null"])
+def test_format_region_writes_what_load_regions_reads_back(name: str) -> None:
+    from clusteradvisor.region import format_region
+
+    facts = {"name": name, "sme_count": 6000, "network.form": "one_to_many", "leadership.key_persons": [], "uig.coordinator": False}
+    text = format_region(facts, ["# header"])
+    assert text.startswith("# header\nschema_version: 1\n")
+    (region,) = load_regions(text, "saved.yaml")
+    assert dict(region.facts) == {"schema_version": 1, **facts}

@@ -18,12 +18,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from .errors import InterviewAborted, OutputError, RegionError
 from .knowledge import KnowledgeBase, evaluate_all, load_knowledge_base
 from .output import write_atomic
-from .region import MAX_TEXT, load_regions, read_text, to_document
+from .region import MAX_TEXT, format_region, load_regions, read_text
 from .vocabulary import UNKNOWN, Field, Vocabulary
 from .yamlio import load_all
 
@@ -235,24 +233,7 @@ def region_text(answers: Mapping[str, Any], vocabulary: Vocabulary) -> str:
     Unknown answers are written as `unknown`, so a resumed interview does not ask them again.
     """
     values = {p: v for p, v in answers.items() if p in vocabulary.fields and p != "schema_version"}
-    lines = [*HEADER, f"schema_version: {vocabulary.schema_version}"]
-    _emit(to_document(values, vocabulary), "", lines)
-    return "\n".join(lines) + "\n"
-
-
-def _emit(node: Mapping[str, Any], indent: str, lines: list[str]) -> None:
-    for key, value in node.items():
-        if isinstance(value, dict):
-            lines.append(f"{indent}{key}:")
-            _emit(value, indent + "  ", lines)
-        else:
-            lines.append(f"{indent}{key}: {_scalar(value)}")
-
-
-def _scalar(value: Any) -> str:
-    # Dumping inside a one-item flow list quotes exactly what YAML needs quoted ('yes', 'a: b', '#3').
-    dumped = yaml.safe_dump([value], default_flow_style=True, allow_unicode=True, width=1_000_000)
-    return str(dumped).strip()[1:-1]
+    return format_region(values, HEADER, vocabulary)
 
 
 def load_answers(path: str, vocabulary: Vocabulary) -> dict[str, Any]:

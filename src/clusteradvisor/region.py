@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -309,3 +309,27 @@ def to_document(facts: Mapping[str, Any], vocabulary: Vocabulary | None = None) 
             target = target.setdefault(group, {})
         target[parts[-1]] = facts[path]
     return document
+
+
+def format_region(facts: Mapping[str, Any], header: Sequence[str] = (), vocabulary: Vocabulary | None = None) -> str:
+    """Write flat facts as a region file: `header` lines, `schema_version`, fields in vocabulary order."""
+    vocab = vocabulary or load_vocabulary()
+    values = {p: v for p, v in facts.items() if p != "schema_version"}
+    lines = [*header, f"schema_version: {vocab.schema_version}"]
+    _emit(to_document(values, vocab), "", lines)
+    return "\n".join(lines) + "\n"
+
+
+def _emit(node: Mapping[str, Any], indent: str, lines: list[str]) -> None:
+    for key, value in node.items():
+        if isinstance(value, dict):
+            lines.append(f"{indent}{key}:")
+            _emit(value, indent + "  ", lines)
+        else:
+            lines.append(f"{indent}{key}: {_scalar(value)}")
+
+
+def _scalar(value: Any) -> str:
+    # Dumping inside a one-item flow list quotes exactly what YAML needs quoted ('yes', 'a: b', '#3').
+    dumped = yaml.safe_dump([value], default_flow_style=True, allow_unicode=True, width=1_000_000)
+    return str(dumped).strip()[1:-1]
