@@ -226,7 +226,8 @@ def _template(fmt: str, templates_dir: str | None) -> jinja2.Template:
     try:
         return _environment(templates_dir).get_template(name)
     except jinja2.TemplateNotFound as err:
-        raise TemplateError(f"{name}: template not found (looked in {templates_dir or ''} and the shipped templates/).") from err
+        where = f"{templates_dir} and the shipped templates" if templates_dir else "the shipped templates"
+        raise TemplateError(f"{name}: template not found (looked in {where}). Reinstall clusteradvisor or add the file.") from err
     except jinja2.TemplateSyntaxError as err:
         raise TemplateError(f"{err.filename or name}:{err.lineno}: template error: {err.message}") from err
 
