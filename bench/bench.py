@@ -23,14 +23,14 @@ from typing import Any
 import yaml
 
 
-def region_texts(n: int, seed: int = 7) -> Iterator[str]:
-    """Yield n varied region files as YAML text."""
+def region_documents(n: int, seed: int = 7, name: str = "Region {i}") -> Iterator[dict[str, Any]]:
+    """Yield n varied region documents (about a quarter of the fields left unknown)."""
     from clusteradvisor.vocabulary import load_vocabulary
 
     fields = load_vocabulary().fields
     rng = random.Random(seed)
     for i in range(n):
-        document: dict[str, Any] = {"schema_version": 1, "name": f"Region {i}", "country": "Japan"}
+        document: dict[str, Any] = {"schema_version": 1, "name": name.format(i=i), "country": "Japan"}
         for path, field in fields.items():
             if field.type == "text" or path == "schema_version" or rng.random() < 0.25:
                 continue
@@ -49,6 +49,12 @@ def region_texts(n: int, seed: int = 7) -> Iterator[str]:
             for group in groups:
                 target = target.setdefault(group, {})
             target[leaf] = value
+        yield document
+
+
+def region_texts(n: int, seed: int = 7) -> Iterator[str]:
+    """Yield n varied region files as YAML text."""
+    for document in region_documents(n, seed):
         yield yaml.safe_dump(document, sort_keys=False)
 
 

@@ -18,7 +18,6 @@ import hashlib
 import io
 import os
 import pstats
-import random
 import shutil
 import statistics
 import subprocess
@@ -26,37 +25,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import yaml
+
+from bench import region_documents  # bench/bench.py: the same generated regions
 
 
 def generate(folder: Path, n: int, seed: int = 11) -> None:
     """Write n varied region files under `folder` (100 per sub-folder)."""
-    from clusteradvisor.vocabulary import load_vocabulary
-
-    fields = load_vocabulary().fields
-    rng = random.Random(seed)
-    for i in range(n):
-        document: dict[str, Any] = {"schema_version": 1, "name": f"District {i:05d}", "country": "Japan"}
-        for path, field in fields.items():
-            if field.type == "text" or path == "schema_version" or rng.random() < 0.25:
-                continue
-            if field.type == "boolean":
-                value: Any = rng.random() < 0.5
-            elif field.type == "choice":
-                value = rng.choice(field.allowed)
-            elif field.type == "choices":
-                value = rng.sample(field.allowed, rng.randrange(len(field.allowed) + 1))
-            elif field.type == "words":
-                value = rng.sample(list(field.suggestions), rng.randrange(3))
-            else:
-                value = rng.randrange(8000)
-            *groups, leaf = path.split(".")
-            target = document
-            for group in groups:
-                target = target.setdefault(group, {})
-            target[leaf] = value
+    for i, document in enumerate(region_documents(n, seed, name="District {i:05d}")):
         sub = folder / f"part-{i // 100:03d}"
         sub.mkdir(exist_ok=True)
         (sub / f"district-{i:05d}.yaml").write_text(yaml.safe_dump(document, sort_keys=False, allow_unicode=True), encoding="utf-8")
