@@ -224,12 +224,11 @@ class Engine:
             message = _durable.complete_and_start_action(handle, state)
 
 
-_engines: dict[tuple[int, str], Engine] = {}
+_engines: dict[str, Engine] = {}
 
 
 def engine_for(kb: KnowledgeBase) -> Engine:
-    """Return this process's engine for a knowledge base (built once, reused for every region)."""
-    key = (os.getpid(), kb.version)
-    if key not in _engines:
-        _engines[key] = Engine(kb)
-    return _engines[key]
+    """Return the engine for a knowledge base (built once; a forked child rebuilds its own ruleset)."""
+    if kb.version not in _engines:
+        _engines[kb.version] = Engine(kb)
+    return _engines[kb.version]

@@ -138,6 +138,17 @@ class KnowledgeBase:
         return tuple((rule.id, compile_truth(rule.when)) for rule in ordered)
 
     @functools.cached_property
+    def ranked_readers(self) -> tuple[tuple[str, tuple[Rule, ...]], ...]:
+        """Each field some rule reads, with its readers most important first (see `importance`)."""
+        return tuple((path, tuple(sorted((self.by_id[i] for i in ids), key=importance))) for path, ids in self.readers.items() if ids)
+
+    @functools.cached_property
+    def by_dimension(self) -> tuple[tuple[str, str, tuple[Rule, ...]], ...]:
+        """(dimension, name, its recommendations) for every dimension of the paper's framework."""
+        recommendations = self.of_kind("recommendation")
+        return tuple((d, name, tuple(r for r in recommendations if r.dimension == d)) for d, name in DIMENSIONS.items())
+
+    @functools.cached_property
     def reads(self) -> dict[str, frozenset[str]]:
         """Every region field each rule reads, through derived facts too."""
         result: dict[str, frozenset[str]] = {}
@@ -156,6 +167,15 @@ class KnowledgeBase:
             for path in sorted(self.reads[rule.id]):
                 table[path].append(rule.id)
         return {path: tuple(ids) for path, ids in table.items()}
+
+
+_KIND_RANK = {"recommendation": 0, "pattern": 1, "derived": 2, "strength": 3}
+
+
+def importance(rule: Rule) -> tuple[int, int, str]:
+    """Sort key: recommendations first, then patterns, derived facts, strengths; by priority, then id."""
+    priority = PRIORITIES.index(rule.priority) if rule.priority else len(PRIORITIES)
+    return (_KIND_RANK[rule.kind], priority, rule.id)
 
 
 def iter_tests(condition: Condition) -> Iterable[Test]:
@@ -207,63 +227,35 @@ def test_truth(test: Test, facts: Mapping[str, Any]) -> Truth:
     raise AssertionError(f"unchecked operator {op}")
 
 
-def truth(condition: Condition, facts: Mapping[str, Any], derived: Mapping[str, Truth]) -> Truth:
-    """Evaluate a condition in Kleene's three-valued logic over known facts."""
-    if isinstance(condition, Test):
-        return test_truth(condition, facts)
-    if isinstance(condition, Derived):
-        return derived.get(condition.id)
-    results = [truth(item, facts, derived) for item in condition.items]
-    if isinstance(condition, All):
-        if any(r is False for r in results):
-            return False
-        return True if all(r is True for r in results) else None
-    if any(r is True for r in results):
-        return True
-    return False if all(r is False for r in results) else None
-
-
 Evaluator = Callable[[Mapping[str, Any], Mapping[str, Truth]], Truth]
 
 
 def compile_truth(condition: Condition) -> Evaluator:
-    """Compile a condition into a closure with the same meaning as `truth`, without per-call dispatch."""
+    """Compile a condition into a closure that evaluates it in Kleene's three-valued logic.
+
+    A test on an unknown field is None (undecided); `all` is False as soon as one part is False,
+    `any` is True as soon as one part is True, and otherwise either is None if a part is undecided.
+    """
     if isinstance(condition, Test):
         test = condition
-
-        def leaf(facts: Mapping[str, Any], derived: Mapping[str, Truth]) -> Truth:
-            return None if test.field not in facts else test_truth(test, facts)
-
-        return leaf
+        return lambda facts, derived: test_truth(test, facts)
     if isinstance(condition, Derived):
         name = condition.id
         return lambda facts, derived: derived.get(name)
     parts = tuple(compile_truth(item) for item in condition.items)
-    if isinstance(condition, All):
+    decisive = isinstance(condition, AnyOf)  # the value that settles the whole: True for any, False for all
 
-        def conjunction(facts: Mapping[str, Any], derived: Mapping[str, Truth]) -> Truth:
-            result: Truth = True
-            for part in parts:
-                value = part(facts, derived)
-                if value is False:
-                    return False
-                if value is None:
-                    result = None
-            return result
-
-        return conjunction
-
-    def disjunction(facts: Mapping[str, Any], derived: Mapping[str, Truth]) -> Truth:
-        result: Truth = False
+    def combined(facts: Mapping[str, Any], derived: Mapping[str, Truth]) -> Truth:
+        result: Truth = not decisive
         for part in parts:
             value = part(facts, derived)
-            if value is True:
-                return True
+            if value is decisive:
+                return decisive
             if value is None:
                 result = None
         return result
 
-    return disjunction
+    return combined
 
 
 def evaluate_all(kb: KnowledgeBase, facts: Mapping[str, Any]) -> dict[str, Truth]:
@@ -312,15 +304,17 @@ def _parse_rule_file(text: str, source: str, vocabulary: Vocabulary, problems: l
     if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
         problems.append(f"{source}: must be a mapping with `theme:` and a `rules:` list.")
         return []
-    lines = (key_lines(text) or [{}])[0]
+    lines: dict[str, int] | None = None  # composed again only when a problem needs a line number
     theme = str(data.get("theme", Path(source).stem))
     parsed: list[Rule] = []
     for index, raw in enumerate(data["rules"]):
-        where = f"{source}:{lines.get(f'rules[{index}]', '?')}"
         local: list[str] = []
         rule = _parse_rule(raw, vocabulary, local, source, theme)
-        rid = raw.get("id", f"#{index + 1}") if isinstance(raw, dict) else f"#{index + 1}"
-        problems.extend(f"{where}: rule {rid}: {message}" for message in local)
+        if local:
+            lines = lines if lines is not None else (key_lines(text) or [{}])[0]
+            where = f"{source}:{lines.get(f'rules[{index}]', '?')}"
+            rid = raw.get("id", f"#{index + 1}") if isinstance(raw, dict) else f"#{index + 1}"
+            problems.extend(f"{where}: rule {rid}: {message}" for message in local)
         if rule is not None and not local:
             parsed.append(rule)
     return parsed

@@ -23,7 +23,7 @@ from .region import Region, to_document
 
 PRIORITY_WEIGHT = {"critical": 4, "high": 3, "medium": 2, "low": 1}
 _PRIORITY_RANK = {p: i for i, p in enumerate(PRIORITIES)}
-_KIND_RANK = {"recommendation": 0, "pattern": 1, "derived": 2, "strength": 3}
+_DIMENSION_RANK = {d: i for i, d in enumerate(DIMENSIONS)}
 
 
 @dataclass(frozen=True)
@@ -205,33 +205,16 @@ def build_verdict(kb: KnowledgeBase, region: Region, inference: Inference, statu
         recommendations=tuple(recommendations),
         derived=tuple(derived[r.id] for r in kb.of_kind("derived") if r.id in derived),
         patterns=tuple(findings["pattern"]),
-        strengths=tuple(sorted(findings["strength"], key=lambda f: (list(DIMENSIONS).index(str(f.rule.dimension)), f.id))),
+        strengths=tuple(sorted(findings["strength"], key=lambda f: (_DIMENSION_RANK[str(f.rule.dimension)], f.id))),
         gaps=_gaps(kb, facts, status),
         scores=_scores(kb, status),
         trace=inference.trace,
     )
 
 
-def _rank(rule: Rule) -> tuple[int, int, str]:
-    priority = PRIORITIES.index(rule.priority) if rule.priority else len(PRIORITIES)
-    return (_KIND_RANK[rule.kind], priority, rule.id)
-
-
-_RANKED: dict[str, tuple[tuple[str, tuple[Rule, ...]], ...]] = {}
-
-
-def _ranked_readers(kb: KnowledgeBase) -> tuple[tuple[str, tuple[Rule, ...]], ...]:
-    """Each field's readers, most important first (computed once per knowledge base)."""
-    if kb.version not in _RANKED:
-        _RANKED[kb.version] = tuple(
-            (path, tuple(sorted((kb.by_id[i] for i in ids), key=_rank))) for path, ids in kb.readers.items() if ids
-        )
-    return _RANKED[kb.version]
-
-
 def _gaps(kb: KnowledgeBase, facts: Mapping[str, Any], status: Mapping[str, Truth]) -> tuple[Gap, ...]:
     gaps: list[tuple[int, int, Gap]] = []
-    for order, (path, readers) in enumerate(_ranked_readers(kb)):
+    for order, (path, readers) in enumerate(kb.ranked_readers):
         if path in facts:
             continue
         undecided = [rule for rule in readers if status[rule.id] is None]
@@ -245,22 +228,9 @@ def _gaps(kb: KnowledgeBase, facts: Mapping[str, Any], status: Mapping[str, Trut
     return tuple(g for _, _, g in sorted(gaps, key=lambda item: (item[0], item[1])))
 
 
-_DIMENSION_RULES: dict[str, tuple[tuple[str, str, list[Rule]], ...]] = {}
-
-
-def _by_dimension(kb: KnowledgeBase) -> tuple[tuple[str, str, list[Rule]], ...]:
-    """Recommendations per dimension (computed once per knowledge base)."""
-    if kb.version not in _DIMENSION_RULES:
-        recommendations = kb.of_kind("recommendation")
-        _DIMENSION_RULES[kb.version] = tuple(
-            (dimension, name, [r for r in recommendations if r.dimension == dimension]) for dimension, name in DIMENSIONS.items()
-        )
-    return _DIMENSION_RULES[kb.version]
-
-
 def _scores(kb: KnowledgeBase, status: Mapping[str, Truth]) -> tuple[Score, ...]:
     scores = []
-    for dimension, name, rules in _by_dimension(kb):
+    for dimension, name, rules in kb.by_dimension:
         satisfied = open_ = satisfied_weight = decided_weight = 0
         for rule in rules:
             holds = status[rule.id]
