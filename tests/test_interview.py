@@ -36,11 +36,11 @@ class Script:
     """A scripted user: replies per field path (each a list used in turn), and replies at the review.
 
     A field without scripted replies gets Enter (unknown, or keep the current answer). A review reply
-    "#Label" types the number the review screen shows for that answer. When the review replies run
-    out the script ends its input, like a closed terminal.
+    "#Label" types the number the review screens show for that answer; "done" finishes from any page.
+    When the review replies run out the script ends its input, like a closed terminal.
     """
 
-    def __init__(self, replies: Mapping[str, str | Sequence[str]], review: Sequence[str] = ("",)) -> None:
+    def __init__(self, replies: Mapping[str, str | Sequence[str]], review: Sequence[str] = ("done",)) -> None:
         self.replies = {p: [r] if isinstance(r, str) else list(r) for p, r in replies.items()}
         self.review = list(review)
         self.prompts: list[Prompt] = []
@@ -74,13 +74,14 @@ def interview(script: Script, answers: dict[str, Any] | None = None) -> dict[str
 
 
 def review_number(script: Script, label: str) -> str:
-    """The number the latest review screen gives the answer labelled `label`."""
-    screen = [s for s in script.said if "Review your answers" in s][-1]
-    for line in screen.splitlines():
-        number, _, rest = line.strip().partition(". ")
-        if rest.startswith(label + ":"):
-            return number
-    raise AssertionError(f"{label} is not on the review screen:\n{screen}")
+    """The number the latest review screens give the answer labelled `label` (it may be on another page)."""
+    screens = [s for s in script.said if "Review your answers" in s]
+    for screen in reversed(screens):
+        for line in screen.splitlines():
+            number, _, rest = line.strip().partition(". ")
+            if rest.startswith(label + ":"):
+                return number
+    raise AssertionError(f"{label} is not on the review screens:\n{screens[-1]}")
 
 
 # ---------------------------------------------------------------- questions and skip logic
@@ -181,7 +182,7 @@ def test_answers_are_read_in_plain_words(path: str, reply: str, value: Any) -> N
         ("sme_count", "-5", "-5 is out of range: type a whole number, 0 or more."),
         ("sme_count", "about 6000", '"about 6000" is not a number. Type digits only, for example 6000 (a whole number, 0 or more).'),
         ("sme_count", "12.5", '"12.5" is not a whole number. Please round it (a whole number, 0 or more).'),
-        ("district_type", "5", '"5" is not one of the options. Type a number from 1 to 4, or press Enter if unknown.'),
+        ("district_type", "5", '"5" is not one of the options. Type a number from 1 to 4 (or the start of an option), or press Enter'),
         ("network.spatial_collaboration", "maybe", '"maybe" is not yes or no.'),
         ("leadership.key_persons", "1,9", '"9" is not one of the options. Type the numbers of all that apply'),
         ("industries", "3d printing", '"3d printing" is not a simple word.'),
@@ -264,30 +265,31 @@ def test_going_back_and_changing_an_answer_drops_answers_it_makes_irrelevant() -
 
 
 def test_review_lists_every_answer_and_edits_by_number() -> None:
-    script = Script({"name": "X", "country": ["Japan", "France"]}, review=["#Country", ""])
+    # Enter turns the pages; a number from any page changes that answer, then its page is shown.
+    script = Script({"name": "X", "country": ["Japan", "France"]}, review=["", "", "#Country", "done"])
     answers = interview(script)
     reviews = [s for s in script.said if "Review your answers" in s]
-    assert len(reviews) == 2
-    assert "   1. Region: X" in reviews[0] and "   2. Country: Japan" in reviews[0] and "   2. Country: France" in reviews[1]
+    assert [r.splitlines()[1][:40] for r in reviews] == [f"== Review your answers (page {n} of 3) ===" for n in (1, 2, 3, 1)]
+    assert "   1. Region: X" in reviews[0] and "   2. Country: Japan" in reviews[0] and "   2. Country: France" in reviews[3]
     assert answers["country"] == "France"
-    numbered = [line for line in reviews[0].splitlines() if line[:5].strip().rstrip(".").isdigit()]
-    assert len(numbered) == len(answers)
+    numbered = [line for r in reviews[:3] for line in r.splitlines() if line[:5].strip().rstrip(".").isdigit()]
+    assert [int(line.split(".")[0]) for line in numbered] == list(range(1, len(answers) + 1))
 
 
 def test_review_edit_drops_answers_the_edit_makes_irrelevant() -> None:
-    script = Script({**CITY_TYPE, "network.form": ["1", "2"], DEPENDENCY: "1"}, review=["#Network form", ""])
+    script = Script({**CITY_TYPE, "network.form": ["1", "2"], DEPENDENCY: "1"}, review=["#Network form", "", "", ""])
     answers = interview(script)
     first_review = next(s for s in script.said if "Review your answers" in s)
     assert "Dependence on a single client: high" in first_review
     assert DEPENDENCY not in answers and answers["network.form"] == "rigid_many_to_many"
     assert 'Dropped the answer to "Dependence on a single client" (high): it no longer affects the advice.' in script.text
-    final_review = [s for s in script.said if "Review your answers" in s][-1]
+    final_review = "\n".join([s for s in script.said if "Review your answers" in s][-3:])
     assert "Dependence on a single client:" not in final_review
     assert "Not asked, because your other answers already settle" in final_review and "Dependence on a" in final_review
 
 
 def test_review_edit_asks_the_questions_it_makes_relevant() -> None:
-    script = Script({**CITY_TYPE, "network.form": ["2", "1"], DEPENDENCY: "3"}, review=["#Network form", ""])
+    script = Script({**CITY_TYPE, "network.form": ["2", "1"], DEPENDENCY: "3"}, review=["#Network form", "done"])
     answers = interview(script)
     assert script.asked.index(DEPENDENCY) > script.asked.index("smes.innovation")  # asked after the edit
     assert "Your change raises 1 new question." in script.said
@@ -295,7 +297,7 @@ def test_review_edit_asks_the_questions_it_makes_relevant() -> None:
 
 
 def test_review_rejects_what_is_not_a_number_on_the_list() -> None:
-    script = Script({"name": "X"}, review=["99", "abc", ""])
+    script = Script({"name": "X"}, review=["99", "abc", "done"])
     interview(script)
     assert '"99" is not a number from 1 to' in script.text and '"abc" is not a number' in script.text
 
@@ -356,9 +358,9 @@ def test_resume_asks_only_what_is_missing_then_reviews(tmp_path: Path) -> None:
 def test_resume_of_a_finished_interview_goes_straight_to_the_review(tmp_path: Path) -> None:
     first, second = tmp_path / "first.yaml", tmp_path / "second.yaml"
     run_interview(Script({"name": "X", "district_type": "1", "smes.innovation": "3"}).ask, lambda text: None, save=str(first))
-    script = Script({}, review=[""])
+    script = Script({}, review=["done"])
     run_interview(script.ask, script.say, resume=str(first), save=str(second))
-    assert [p.kind for p in script.prompts] == ["review"]
+    assert [p.kind for p in script.prompts] == ["review"]  # "done" finishes on the first page
     assert "no question left" in script.said[0]
     assert second.read_text(encoding="utf-8") == first.read_text(encoding="utf-8")
 

@@ -125,21 +125,56 @@ def _say_on_terminal(text: str) -> None:
     click.echo(text, err=True)
 
 
+def _screen_lines() -> int:
+    """Return the height of the terminal the questions go to (24 when it is not a terminal)."""
+    import os
+
+    try:
+        if os.isatty(sys.stderr.fileno()):
+            return max(os.get_terminal_size(sys.stderr.fileno()).lines, 12)
+    except (OSError, ValueError):
+        pass
+    return 24
+
+
 @main.command()
-@click.option("--save", type=click.Path(dir_okay=False), help="Save the answers to this region file (as you go, and at the end).")
+@click.option("--save", type=click.Path(dir_okay=False), help="Save the answers to this new region file (as you go, and at the end).")
 @click.option("--resume", type=click.Path(dir_okay=False), help="Continue or revise the answers saved in this region file.")
+@click.option("--force", is_flag=True, help="Let --save replace an existing file.")
+@click.option("--no-save", is_flag=True, help="Keep no answers file (they are lost if the questionnaire stops early).")
 @click.option("-f", "--format", "fmt", type=FORMAT_CHOICE, default="md", show_default=True, help="Memo format.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the memo to this file instead of stdout.")
-def interview(save: str | None, resume: str | None, fmt: str, output: str | None) -> None:
+def interview(save: str | None, resume: str | None, force: bool, no_save: bool, fmt: str, output: str | None) -> None:
     """Answer questions about a region, then get the advisory memo.
 
     Questions and progress go to stderr, the memo to stdout (or to --output). At any question, ? says
     why it is asked and back returns to the previous one; every answer can be changed at the end.
-    The saved file is a region file: `clusteradvisor assess` reads it.
+    The answers are saved as you go to --save, to the --resume file, or else to a new
+    clusteradvisor-answers.yaml (-2, -3, ...) in the current folder; `clusteradvisor assess` reads it.
     """
     from .interview import run_interview
 
-    memo = run_interview(_ask_on_terminal, _say_on_terminal, save=save, resume=resume, output=output, fmt=fmt)
+    if no_save and save:
+        raise click.UsageError("--save and --no-save contradict each other; give one of them.")
+    if force and not save:
+        raise click.UsageError("--force only lets --save replace an existing file; add --save FILE.")
+    reconfigure = getattr(sys.stdin, "reconfigure", None)
+    if reconfigure is not None:
+        # Bytes that are not UTF-8 arrive as lone surrogates, which the questionnaire refuses and asks
+        # again, rather than as a UnicodeDecodeError that would end the interview.
+        reconfigure(errors="surrogateescape")
+    memo = run_interview(
+        _ask_on_terminal,
+        _say_on_terminal,
+        save=save,
+        resume=resume,
+        output=output,
+        fmt=fmt,
+        force=force,
+        no_save=no_save,
+        autosave_folder=".",
+        screen_lines=_screen_lines(),
+    )
     if not output:
         click.echo(memo, nl=False)
 

@@ -14,6 +14,7 @@ import os
 import re
 import shlex
 import textwrap
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,14 +31,20 @@ UNKNOWN_WORDS = frozenset({"", UNKNOWN, "don't know", "dont know", "do not know"
 YES_WORDS = frozenset({"yes", "y", "true"})
 NO_WORDS = frozenset({"no", "n", "false"})
 ENTER_FINISHES = "Press Enter to finish and get the memo."
-DONE_WORDS = frozenset({"", "done", "ok", "finish", "yes", "y"})
+ENTER_NEXT_PAGE = "Press Enter for the next page."
+DONE_WORDS = frozenset({"done", "ok", "finish", "yes", "y"})
+DEFAULT_ANSWERS = "clusteradvisor-answers.yaml"
+ECHO_LIMIT = 60
+SCREEN_LINES = 24
+# Lines of a review screen that are not the listing: blank, header, blank, question, two of hint, input.
+_REVIEW_CHROME = 8
 HEADER = (
     "# Region file written by `clusteradvisor interview`.",
     "# Assess it with `clusteradvisor assess FILE`; continue or revise it with",
     "# `clusteradvisor interview --resume FILE`. `unknown` marks a question answered as not known;",
     "# questions that could not change the advice given the other answers are left out.",
 )
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 _KIND_WORDS = {"recommendation": "advice", "derived": "situation"}
 
 Ask = Callable[["Prompt"], str]
@@ -77,9 +84,8 @@ class Prompt:
         """Return the prompt as plain text lines to print above the input line ("" when nothing is needed)."""
         if self.again == "invalid":  # the message just shown says what is allowed
             return ""
-        if self.again == "help":
-            return "\n".join(textwrap.wrap(self.question, width) + textwrap.wrap(self.hint, width))
-        lines = [self.progress] if self.progress else []
+        # After the help text the options are shown again: the help pushed them off the screen.
+        lines = [self.progress] if self.progress and not self.again else []
         lines += textwrap.wrap(self.question, width) or [""]
         for o in self.options:
             head = f"  {o.number:>2}. "
@@ -100,6 +106,43 @@ def _wrap(text: str, indent: str = "") -> str:
     return "\n".join(textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=indent))
 
 
+def _cut(text: str, limit: int = ECHO_LIMIT) -> str:
+    """Shorten `text` to at most `limit` characters, marking a cut with an ellipsis."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _is_noncharacter(code: int) -> bool:
+    return 0xFDD0 <= code <= 0xFDEF or (code & 0xFFFE) == 0xFFFE
+
+
+def refused_character(text: str) -> str | None:
+    """Return the first character of `text` that typed input may not hold, or None when it is clean.
+
+    Refused: lone surrogates (bytes that were not UTF-8), control characters (C0, DEL, C1 with NEL),
+    format characters (bidi controls, zero-width marks), line and paragraph separators and
+    noncharacters. Each is invisible or moves the cursor, and YAML turns line breaks into spaces.
+    """
+    for char in text:
+        if unicodedata.category(char) in _REFUSED_CATEGORIES or _is_noncharacter(ord(char)):
+            return char
+    return None
+
+
+def input_problem(text: str) -> str | None:
+    """Say why a typed line is refused before it is read as an answer, or return None."""
+    char = refused_character(text)
+    if char is None:
+        return None
+    if unicodedata.category(char) == "Cs":
+        return (
+            "That answer is not valid text: the terminal sent bytes that are not UTF-8. "
+            "Please type it again (and set the terminal to UTF-8 if this repeats)."
+        )
+    name = unicodedata.name(char, "")
+    code = f"U+{ord(char):04X}" + (f" {name}" if name else "")
+    return f"That answer holds an invisible control or formatting character ({code}). Please type it again without it."
+
+
 # ---------------------------------------------------------------- reading one answer
 
 
@@ -113,22 +156,24 @@ def parse_answer(f: Field, text: str) -> Any:
     if f.type == "text":
         if len(reply) > MAX_TEXT:
             return _Invalid(f"That is {len(reply)} characters long; at most {MAX_TEXT} are allowed.")
-        if _CONTROL.search(reply):
-            return _Invalid("Please type plain text on one line (no tabs or control characters).")
+        if refused_character(reply) is not None:
+            return _Invalid("Please type plain text on one line (no tabs, control or formatting characters).")
         return reply
     if f.type == "boolean":
         if low in YES_WORDS:
             return True
         if low in NO_WORDS:
             return False
-        return _Invalid(f'"{reply}" is not yes or no. Please answer yes or no (or press Enter if unknown).')
+        return _Invalid(f'"{_cut(reply)}" is not yes or no. Please answer yes or no (or press Enter if unknown).')
     if f.type == "integer":
         return _parse_integer(f, reply)
     if f.type == "choice":
         found = _match_option(f, reply)
+        if isinstance(found, _Invalid):
+            return found
         if found is None:
-            allowed = f"Type a number from 1 to {len(f.choices)}, or press Enter if unknown."
-            return _Invalid(f'"{reply}" is not one of the options. {allowed}')
+            allowed = f"Type a number from 1 to {len(f.choices)} (or the start of an option), or press Enter if unknown."
+            return _Invalid(f'"{_cut(reply)}" is not one of the options. {allowed}')
         return found
     if low == "none":
         return []
@@ -137,15 +182,34 @@ def parse_answer(f: Field, text: str) -> Any:
     return _parse_words(f, reply)
 
 
-def _match_option(f: Field, reply: str) -> str | None:
-    if reply.isdigit():
+def _match_option(f: Field, reply: str) -> str | _Invalid | None:
+    """Return the value an option number, value, label or unambiguous start of a label names."""
+    if _is_number(reply):
         number = int(reply)
         return f.choices[number - 1].value if 1 <= number <= len(f.choices) else None
     key = _norm(reply)
+    if not key:
+        return None
     for c in f.choices:
         if key in (_norm(c.value), _norm(c.label)):
             return c.value
+    starts = [c for c in f.choices if _norm(c.label).startswith(key) or _norm(c.value).startswith(key)]
+    if len(starts) == 1:
+        return starts[0].value
+    if starts:
+        which = " or ".join(f'"{c.label}"' for c in starts)
+        return _Invalid(f'"{_cut(reply)}" could be {which}. Type more of it, or the number.')
     return None
+
+
+def _is_number(reply: str) -> bool:
+    # ASCII digits only: str.isdigit() accepts "²", which int() then refuses.
+    return re.fullmatch(r"[0-9]+", reply) is not None
+
+
+def _example_numbers(count: int) -> str:
+    """Two option numbers that exist, as an example of a multiple choice answer."""
+    return f"1,{min(3, count)}" if count >= 2 else "1"
 
 
 def _norm(text: str) -> str:
@@ -157,8 +221,8 @@ def _parse_integer(f: Field, reply: str) -> int | _Invalid:
     allowed = _integer_range(f)
     if not re.fullmatch(r"[+-]?\d{1,15}", digits):
         if re.fullmatch(r"[+-]?\d*[.]\d+|[+-]?\d+[.]", digits):
-            return _Invalid(f'"{reply}" is not a whole number. Please round it ({allowed}).')
-        return _Invalid(f'"{reply}" is not a number. Type digits only, for example 6000 ({allowed}).')
+            return _Invalid(f'"{_cut(reply)}" is not a whole number. Please round it ({allowed}).')
+        return _Invalid(f'"{_cut(reply)}" is not a number. Type digits only, for example 6000 ({allowed}).')
     value = int(digits)
     if (f.minimum is not None and value < f.minimum) or (f.maximum is not None and value > f.maximum):
         return _Invalid(f"{value} is out of range: type {allowed}.")
@@ -182,10 +246,12 @@ def _parse_choices(f: Field, reply: str) -> list[str] | _Invalid:
     picked: set[str] = set()
     for token in tokens:
         found = _match_option(f, token)
+        if isinstance(found, _Invalid):
+            return found
         if found is None:
             return _Invalid(
-                f'"{token}" is not one of the options. Type the numbers of all that apply, separated by commas '
-                f"(for example 1,3), or none."
+                f'"{_cut(token)}" is not one of the options. Type the numbers of all that apply, separated by commas '
+                f"(for example {_example_numbers(len(f.choices))}), or none."
             )
         picked.add(found)
     return [c.value for c in f.choices if c.value in picked]
@@ -199,7 +265,7 @@ def _parse_words(f: Field, reply: str) -> list[str] | _Invalid:
             continue
         if not re.fullmatch(f.pattern or r".+", word):
             return _Invalid(
-                f'"{token.strip()}" is not a simple word. Use letters, digits and underscores, starting with a letter '
+                f'"{_cut(token.strip())}" is not a simple word. Use letters, digits and underscores, starting with a letter '
                 f"(for example {', '.join(f.suggestions[:3]) or 'textile'}); separate words with commas."
             )
         if word not in words:
@@ -216,8 +282,8 @@ def _hint(f: Field, answered: bool) -> str:
         "text": "Type a short answer.",
         "boolean": "Type yes or no.",
         "integer": "Type a whole number.",
-        "choice": f"Type a number from 1 to {len(f.choices)}.",
-        "choices": "Type all numbers that apply (like 1,3) or none.",
+        "choice": f"Type a number from 1 to {len(f.choices)} (or the start of an option).",
+        "choices": f"Type all numbers that apply (like {_example_numbers(len(f.choices))}) or none.",
         "words": "Type words separated by commas, or none.",
     }[f.type]
     enter = "Enter = keep it, unknown = don't know" if answered else "Enter = don't know"
@@ -238,7 +304,11 @@ def region_text(answers: Mapping[str, Any], vocabulary: Vocabulary) -> str:
 
 def load_answers(path: str, vocabulary: Vocabulary) -> dict[str, Any]:
     """Read a saved (or hand-written) region file into answers; `unknown` entries count as answered."""
-    text = read_text(path)
+    return answers_from_text(read_text(path), path, vocabulary)
+
+
+def answers_from_text(text: str, path: str, vocabulary: Vocabulary) -> dict[str, Any]:
+    """Read the text of a region file into answers, as `load_answers` does for a file."""
     regions = load_regions(text, path, vocabulary)
     if len(regions) != 1:
         raise RegionError(
@@ -281,6 +351,7 @@ class Interview:
     kb: KnowledgeBase = field(default_factory=load_knowledge_base)
     answers: dict[str, Any] = field(default_factory=dict)
     on_change: Callable[[Mapping[str, Any]], None] | None = None
+    screen_lines: int = SCREEN_LINES
     _announced: str | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -322,8 +393,8 @@ class Interview:
         self._review()
         return dict(self.answers)
 
-    def intro(self, save_to: str | None, resumed_from: str | None) -> None:
-        """Tell the user how the questionnaire works (and, on resume, where it stands)."""
+    def intro(self, save_to: str | None, resumed_from: str | None, save_note: str = "") -> None:
+        """Tell the user how the questionnaire works, where the answers go (and, on resume, where it stands)."""
         sections = len({self.vocabulary.fields[p].section for p in self.order})
         if resumed_from:
             missing = [p for p in self.live() if p not in self.answers]
@@ -334,10 +405,13 @@ class Interview:
             self.say(f"ClusterAdvisor questionnaire: up to {len(self.order)} questions in {sections} parts.")
             self.say("Questions that cannot change the advice, given your earlier answers, are skipped.")
         self.say(
-            "At any question: press Enter if you do not know, type ? to see why it is asked,\n"
-            "or back to return to the previous question. You can check every answer at the end."
+            "Enter always goes on without changing anything: at a question it means you do not know\n"
+            "(or keeps the answer you gave); on the review it turns the page, and on its last page finishes.\n"
+            "Type ? to see why a question is asked, or back to return to the previous one."
         )
-        if save_to:
+        if save_note:
+            self.say(save_note)
+        elif save_to:
             self.say(f"Your answers are saved to {save_to} as you go.")
 
     # -- asking
@@ -354,7 +428,9 @@ class Interview:
                 return
             path = upcoming[0]
             f = self.vocabulary.fields[path]
-            in_section = [p for p in pending if self.vocabulary.fields[p].section == f.section]
+            # Count every question of the section still asked, answered ones too, so that a resumed
+            # interview says where it stands in the section rather than restarting the count.
+            in_section = [p for p in live if self.vocabulary.fields[p].section == f.section]
             progress = f"{self.titles[f.section]}, question {in_section.index(path) + 1} of {len(in_section)}"
             self._announce(f.section)
             result = self._ask_field(path, progress)
@@ -406,7 +482,7 @@ class Interview:
         first = self.prompt(path, progress)
         prompt = first
         while True:
-            reply = self.ask(prompt).strip()
+            reply = self._read(prompt)
             low = reply.lower()
             if low in ("?", "help", "why"):
                 self.say(self.explain(path))
@@ -430,6 +506,16 @@ class Interview:
                     continue
             self.say(f"  Noted: {self.describe(path, value)}")
             return value
+
+    def _read(self, prompt: Prompt) -> str:
+        """Ask until the typed line holds only characters an answer may hold; return it stripped."""
+        while True:
+            reply = self.ask(prompt)
+            problem = input_problem(reply)
+            if problem is None:
+                return reply.strip()
+            self.say(_wrap(problem))
+            prompt = dataclasses.replace(prompt, again="invalid")
 
     def describe(self, path: str, value: Any) -> str:
         """Render an answer in plain words."""
@@ -476,49 +562,88 @@ class Interview:
 
     # -- the review screen
 
-    def review_lines(self) -> tuple[list[str], list[str]]:
-        """Return the review listing and the answered paths in the order they are numbered."""
+    def review_pages(self) -> tuple[list[list[str]], list[str], dict[str, int]]:
+        """Return the review screens (each fits `screen_lines`), the paths in the order they are
+        numbered, and the page (from 0) each path is listed on."""
         live = self.live()
         numbered = [p for p in self.order if p in self.answers or p in live]
-        lines = ["", "== Review your answers " + "=" * (WIDTH - 23)]
-        section = None
+        body = max(5, self.screen_lines - _REVIEW_CHROME)
+        pages: list[list[str]] = []
+        page: list[str] = []
+        page_section: str | None = None
+        started: set[str] = set()
+        page_of: dict[str, int] = {}
         for number, path in enumerate(numbered, start=1):
             f = self.vocabulary.fields[path]
-            if f.section != section:
-                section = f.section
-                lines.append(self.titles[section])
+            if len(page) + (1 if f.section == page_section else 2) > body:
+                pages.append(page)
+                page, page_section = [], None
+            if f.section != page_section:
+                title = self.titles[f.section]
+                page.append(f"{title} (continued)" if f.section in started else title)
+                page_section = f.section
+                started.add(f.section)
             shown = self.describe(path, self.answers[path]) if path in self.answers else "(not answered)"
-            lines.append(f"  {number:>2}. {f.label}: {shown}")
+            page.append(_cut(f"  {number:>2}. {f.label}: {shown}", WIDTH))
+            page_of[path] = len(pages)
         skipped = [self.vocabulary.fields[p].label for p in self.order if p not in numbered]
         if skipped:
             reason = "Not asked, because your other answers already settle what they could change: "
-            lines.append(_wrap(reason + "; ".join(skipped) + "."))
-        return lines, numbered
+            note = _wrap(reason + "; ".join(skipped) + ".").splitlines()
+            if page and len(page) + len(note) > body:
+                pages.append(page)
+                page = []
+            while len(note) > body:
+                pages.append(note[:body])
+                note = note[body:]
+            page += note
+        if page or not pages:
+            pages.append(page)
+        heading = "== Review your answers "
+        for index, lines in enumerate(pages, start=1):
+            title = heading if len(pages) == 1 else f"{heading}(page {index} of {len(pages)}) "
+            lines[:0] = ["", title + "=" * max(3, WIDTH - len(title))]
+        return pages, numbered, page_of
 
     def _review(self) -> None:
+        page = 0
         while True:
-            lines, numbered = self.review_lines()
-            self.say("\n".join(lines))
+            pages, numbered, page_of = self.review_pages()
+            page = min(page, len(pages) - 1)
+            last = page == len(pages) - 1
+            self.say("\n".join(pages[page]))
+            back = "; back = previous page" if page else ""
+            enter = ENTER_FINISHES if last else ENTER_NEXT_PAGE
             prompt = Prompt(
                 kind="review",
                 section="Review",
-                progress="",
+                progress="",  # the page heading says where the user is
                 question="Is everything right?",
-                hint=f"Type the number of an answer to change it (1 to {len(numbered)}). {ENTER_FINISHES}",
+                hint=f"Type the number of an answer to change it (1 to {len(numbered)}){back}. {enter}",
             )
             while True:
-                reply = self.ask(prompt).strip()
+                reply = self._read(prompt)
                 low = reply.lower()
-                if low in DONE_WORDS:
+                if (low == "" and last) or low in DONE_WORDS:
                     return
-                if reply.isdigit() and 1 <= int(reply) <= len(numbered):
+                if low == "":
+                    page += 1
+                    break
+                if low == "back" and page:
+                    page -= 1
+                    break
+                if _is_number(reply) and 1 <= int(reply) <= len(numbered):
+                    path = numbered[int(reply) - 1]
+                    self._edit(path)
+                    # Show the changed answer: the page that lists it, as the edit left it.
+                    page = self.review_pages()[2].get(path, page_of[path])
                     break
                 if low in ("?", "help", "back"):
-                    self.say(_wrap(f"To change an answer, type its number, then the new answer. {ENTER_FINISHES}"))
+                    first = "This is the first page. " if low == "back" else ""
+                    self.say(_wrap(f"{first}To change an answer, type its number, then the new answer. {enter}"))
                 else:
-                    self.say(_wrap(f'"{reply}" is not a number from 1 to {len(numbered)}. {prompt.hint}'))
+                    self.say(_wrap(f'"{_cut(reply)}" is not a number from 1 to {len(numbered)}. {prompt.hint}'))
                 prompt = dataclasses.replace(prompt, again="invalid")
-            self._edit(numbered[int(reply) - 1])
 
     def _edit(self, path: str) -> None:
         f = self.vocabulary.fields[path]
@@ -540,14 +665,79 @@ def _is_unknown(value: Any) -> bool:
 # ---------------------------------------------------------------- the whole run
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Saver:
+    """Writes the answers file after every change and checks that it reads back to the same answers.
+
+    With `claim` the file must not exist yet: the first write creates it exclusively, and moves on
+    to the next free name if another program created it meanwhile, so no file is ever replaced.
+    """
+
     path: str
     vocabulary: Vocabulary
+    say: Say
+    claim: bool = False
 
     def __call__(self, answers: Mapping[str, Any]) -> None:
-        if "name" in answers:  # a region file without a name is not a region file
-            write_atomic(self.path, region_text(answers, self.vocabulary))
+        """Save after a change; a failure is reported and the next answer tries again."""
+        if "name" not in answers:  # a region file without a name is not a region file
+            return
+        try:
+            self.write(answers)
+        except OutputError as err:
+            self.say(f"Warning: {err} Your answers are kept; the next answer tries to save them again.")
+
+    def write(self, answers: Mapping[str, Any]) -> None:
+        """Write the answers (raising OutputError), after checking the text reads back to them."""
+        expected = {p: v for p, v in answers.items() if p in self.vocabulary.fields and p != "schema_version"}
+        text = region_text(expected, self.vocabulary)
+        self._check(expected, lambda: answers_from_text(text, self.path, self.vocabulary), "nothing was written")
+        if self.claim:
+            self.path = _claim(self.path, self.say)
+            self.claim = False
+        write_atomic(self.path, text)
+        self._check(expected, lambda: load_answers(self.path, self.vocabulary), "the file was written")
+
+    def _check(self, expected: Mapping[str, Any], read: Callable[[], dict[str, Any]], state: str) -> None:
+        try:
+            got: dict[str, Any] | None = read()
+        except RegionError:
+            got = None
+        if got == expected:
+            return
+        field_ = "the file" if got is None else next(
+            p for p in sorted({*expected, *got}, key=str) if expected.get(p) != got.get(p)
+        )
+        raise OutputError(
+            f"{self.path}: the answers do not read back the same ({field_}); {state}. "
+            "This is a bug in clusteradvisor: please report it."
+        )
+
+
+def free_name(path: str) -> str:
+    """Return `path`, or the first of PATH-2, PATH-3, ... (before the extension) that does not exist."""
+    stem, ext = os.path.splitext(path)
+    candidate, number = path, 1
+    while os.path.lexists(candidate):
+        number += 1
+        if number > 9999:
+            raise OutputError(f"{path}: {stem}-2{ext} to {stem}-9999{ext} all exist. Use --save FILE to choose a name.")
+        candidate = f"{stem}-{number}{ext}"
+    return candidate
+
+
+def _claim(path: str, say: Say) -> str:
+    """Create `path` exclusively (or the next free name); return the name created."""
+    candidate = path
+    while True:
+        try:
+            os.close(os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+            return candidate
+        except FileExistsError:
+            taken, candidate = candidate, free_name(path)
+            say(f"Note: {taken} was created by another program meanwhile; saving to {candidate} instead.")
+        except OSError as err:
+            raise OutputError(f"{candidate}: cannot be created ({err.strerror}).") from None
 
 
 def _check_writable(path: str, what: str) -> None:
@@ -568,47 +758,84 @@ def run_interview(
     resume: str | None = None,
     output: str | None = None,
     fmt: str = "md",
+    force: bool = False,
+    no_save: bool = False,
+    autosave_folder: str | None = None,
+    screen_lines: int = SCREEN_LINES,
 ) -> str:
     """Run the questionnaire and return the memo (also written to `output` when given).
 
     Answers go to `save` (or back to `resume`) after every answer, atomically; on Ctrl-C or end of
-    input the answers so far are kept there and InterviewAborted says where.
+    input the answers so far are kept there and InterviewAborted says where. An existing `save` file
+    is refused unless it is the `resume` file or `force` is given. With neither file, the answers go
+    to a new file in `autosave_folder` (the command line passes the current folder); `no_save`
+    writes no answers file at all.
     """
     from .report import assess_text
 
     kb = load_knowledge_base()
-    target = save or resume
+    target = None if no_save else save or resume
+    claim = False
+    save_note = ""
+    if target is None and not no_save and autosave_folder is not None:
+        target = free_name(os.path.join(autosave_folder, DEFAULT_ANSWERS) if autosave_folder != "." else DEFAULT_ANSWERS)
+        claim = True
+        save_note = (
+            f"Your answers are saved to {target} as you go (--save FILE chooses the file, --no-save keeps none)."
+        )
+    elif no_save:
+        save_note = "Your answers are not saved (--no-save): they are lost if the questionnaire stops early."
     for path, what in ((target, "answers"), (output, "memo")):
         if path:
-            _check_writable(path, what)
+            try:
+                _check_writable(path, what)
+            except OutputError as err:
+                if not claim:
+                    raise
+                raise OutputError(f"{err} Add --save FILE to save elsewhere, or --no-save.") from None
     if output and target and os.path.abspath(output) == os.path.abspath(target):
         raise OutputError(f"{output}: the memo and the answers cannot go to the same file. Choose another name for one of them.")
+    if save and not no_save and not force and os.path.lexists(save) and not _same_file(save, resume):
+        quoted = shlex.quote(save)
+        raise OutputError(
+            f"{save}: already exists, and the interview would replace it. To continue it: "
+            f"clusteradvisor interview --resume {quoted}; to replace it, add --force; or give --save a new name."
+        )
+    if save and not no_save and not force and not _same_file(save, resume):
+        claim = True  # refuse a file another program creates while the questions are answered
     answers: dict[str, Any] = {}
     if resume:
         answers = load_answers(resume, kb.vocabulary)
-        if not save and _has_own_comments(read_text(resume)):
+        if target == resume and _has_own_comments(read_text(resume)):
             say(f"Note: the comments in {resume} will not be kept when answers are saved; add --save NEW.yaml to keep it.")
-    elif save and os.path.exists(save):
-        say(f"Note: {save} already exists and will be replaced (use --resume {save} to continue it instead).")
-    saver = _Saver(target, kb.vocabulary) if target else None
-    interview = Interview(ask, say, kb=kb, answers=answers, on_change=saver)
+    saver = _Saver(target, kb.vocabulary, say, claim) if target else None
+    interview = Interview(ask, say, kb=kb, answers=answers, on_change=saver, screen_lines=screen_lines)
     try:
-        interview.intro(target, resume)
+        interview.intro(target, resume, save_note)
         final = interview.run()
     except (KeyboardInterrupt, EOFError) as err:
         cause = "interrupted" if isinstance(err, KeyboardInterrupt) else "end of input"
         if saver is not None and "name" in interview.answers:
             saver(interview.answers)
-            say(f"To continue later: clusteradvisor interview --resume {shlex.quote(str(target))}")
-            raise InterviewAborted(f"interview: stopped before the end ({cause}); the answers so far are saved in {target}.") from None
-        hint = "" if saver is not None else " Add --save FILE to keep the answers of an unfinished interview."
+            say(f"To continue later: clusteradvisor interview --resume {shlex.quote(saver.path)}")
+            raise InterviewAborted(f"interview: stopped before the end ({cause}); the answers so far are saved in {saver.path}.") from None
+        hint = "" if saver is not None or no_save else " Add --save FILE to keep the answers of an unfinished interview."
         raise InterviewAborted(f"interview: stopped before the end ({cause}); nothing was saved.{hint}") from None
     text = region_text(final, kb.vocabulary)
-    if target:
-        write_atomic(target, text)
-        say(f"\nAnswers saved to {target}.")
-    memo = assess_text(text, target or "<interview>", fmt)
+    if saver is not None:
+        saver.write(final)
+        say(f"\nAnswers saved to {saver.path}.")
+    memo = assess_text(text, saver.path if saver is not None else "<interview>", fmt)
     if output:
         write_atomic(output, memo)
         say(f"Memo written to {output}.")
     return memo
+
+
+def _same_file(path: str, other: str | None) -> bool:
+    if other is None:
+        return False
+    try:
+        return os.path.samefile(path, other)
+    except OSError:
+        return os.path.abspath(path) == os.path.abspath(other)
