@@ -7,6 +7,7 @@ import os
 import pty
 import select
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -16,10 +17,20 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import Result
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from clusteradvisor.advisor import Advisor
 from clusteradvisor.errors import InterviewAborted, OutputError, RegionError
-from clusteradvisor.interview import Interview, Prompt, load_answers, parse_answer, region_text, run_interview
+from clusteradvisor.interview import (
+    Interview,
+    Prompt,
+    input_problem,
+    load_answers,
+    parse_answer,
+    region_text,
+    run_interview,
+)
 from clusteradvisor.knowledge import evaluate_all, load_knowledge_base
 from clusteradvisor.region import load_regions, read_text
 from clusteradvisor.report import assess_text
@@ -30,6 +41,8 @@ from .conftest import EXAMPLES
 DEPENDENCY = "network.single_client_dependency"
 # The district section answered so that only the network's form decides the single-client question.
 CITY_TYPE = {"name": "Testville", "district_type": "2", "hollowing_out": "2"}
+# Replies the questionnaire takes as commands or as "not known" rather than as an answer.
+KEYWORDS = {"?", "help", "why", "back", "unknown", "don't know", "dont know", "do not know", "not known"}
 
 
 class Script:
@@ -515,3 +528,209 @@ def test_end_to_end_on_a_terminal_with_ctrl_c_and_resume(tmp_path: Path) -> None
     assert text == assess_text(answers.read_text(encoding="utf-8"), str(answers), "md")
     saved = yaml.safe_load(answers.read_text(encoding="utf-8"))
     assert saved["industries"] == ["metal", "machinery"] and saved["district_type"] == "city_type" and saved["area"] == UNKNOWN
+
+
+# ---------------------------------------------------------------- issue 7: the questionnaire never loses work
+
+HAND_WRITTEN = "# my notes\nname: Sakaki\nsme_count: 120  # counted by hand\n"
+
+
+def test_save_refuses_an_existing_file_and_asks_nothing(tmp_path: Path) -> None:
+    existing = tmp_path / "sakaki.yaml"
+    existing.write_text(HAND_WRITTEN, encoding="utf-8")
+    script = Script({"name": "Other"})
+    with pytest.raises(OutputError) as raised:
+        run_interview(script.ask, script.say, save=str(existing))
+    assert str(raised.value) == (
+        f"{existing}: already exists, and the interview would replace it. To continue it: clusteradvisor interview "
+        f"--resume {existing}; to replace it, add --force; or give --save a new name."
+    )
+    assert script.prompts == [] and existing.read_text(encoding="utf-8") == HAND_WRITTEN
+
+
+def test_save_over_another_file_than_the_resumed_one_is_refused_too(tmp_path: Path) -> None:
+    existing, other = tmp_path / "sakaki.yaml", tmp_path / "other.yaml"
+    existing.write_text(HAND_WRITTEN, encoding="utf-8")
+    other.write_text("name: Other\n", encoding="utf-8")
+    with pytest.raises(OutputError, match="already exists"):
+        run_interview(Script({}).ask, lambda text: None, resume=str(other), save=str(existing))
+    assert existing.read_text(encoding="utf-8") == HAND_WRITTEN
+
+
+def test_save_may_replace_the_resumed_file_or_any_file_with_force(tmp_path: Path) -> None:
+    existing = tmp_path / "sakaki.yaml"
+    existing.write_text(HAND_WRITTEN, encoding="utf-8")
+    run_interview(Script({"country": "Japan"}).ask, lambda text: None, resume=str(existing), save=str(existing))
+    assert load_answers(str(existing), load_vocabulary())["country"] == "Japan"
+    run_interview(Script({"name": "Replaced"}).ask, lambda text: None, save=str(existing), force=True)
+    assert load_answers(str(existing), load_vocabulary())["name"] == "Replaced"
+
+
+def test_the_command_refuses_an_existing_save_file(cli: Callable[..., Result], tmp_path: Path) -> None:
+    existing = tmp_path / "sakaki.yaml"
+    existing.write_text(HAND_WRITTEN, encoding="utf-8")
+    result = cli("interview", "--save", str(existing), input="Other\n" + "\n" * 60)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith(f"Error: {existing}: already exists") and "--force" in result.stderr
+    assert existing.read_text(encoding="utf-8") == HAND_WRITTEN
+    result = cli("interview", "--force", input="\n")
+    assert result.exit_code == 2 and "--force only lets --save replace an existing file" in result.stderr
+
+
+def test_a_file_created_while_answering_is_not_replaced(tmp_path: Path) -> None:
+    target = tmp_path / "answers.yaml"
+    script = Script({"name": "Ota ward"})
+
+    def ask(prompt: Prompt) -> str:
+        if prompt.path == "name" and not target.exists():
+            target.write_text(HAND_WRITTEN, encoding="utf-8")  # another program, between the start and the first save
+        return script.ask(prompt)
+
+    run_interview(ask, script.say, save=str(target))
+    assert target.read_text(encoding="utf-8") == HAND_WRITTEN
+    moved = tmp_path / "answers-2.yaml"
+    assert f"Note: {target} was created by another program meanwhile; saving to {moved} instead." in script.said
+    assert load_answers(str(moved), load_vocabulary())["name"] == "Ota ward"
+    assert f"Answers saved to {moved}." in script.text
+
+
+def _console(args: list[str], stdin: bytes, cwd: Path) -> subprocess.CompletedProcess[bytes]:
+    program = Path(sys.executable).with_name("clusteradvisor")
+    return subprocess.run([str(program), *args], input=stdin, cwd=cwd, capture_output=True, timeout=60, check=False)
+
+
+def test_without_save_the_console_script_keeps_answers_in_a_new_default_file(tmp_path: Path) -> None:
+    runs = [_console(["interview"], b"Testville\nJapan\n", tmp_path) for _ in range(2)]
+    for run, name in zip(runs, ["clusteradvisor-answers.yaml", "clusteradvisor-answers-2.yaml"], strict=True):
+        stderr = run.stderr.decode()
+        assert run.returncode == 1 and run.stdout == b"" and "Traceback" not in stderr
+        intro = stderr.split("== The region")[0]  # said before the first question
+        assert f"Your answers are saved to {name} as you go (--save FILE chooses the file, --no-save keeps none)." in intro
+        assert stderr.endswith(f"the answers so far are saved in {name}.\n")
+        assert load_answers(str(tmp_path / name), load_vocabulary()) == {"name": "Testville", "country": "Japan"}
+    result = _console(["interview", "--no-save"], b"Testville\n", tmp_path)
+    assert "Your answers are not saved (--no-save)" in result.stderr.decode()
+    assert result.stderr.decode().endswith("nothing was saved.\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clusteradvisor-answers-2.yaml", "clusteradvisor-answers.yaml"]
+
+
+def test_a_finished_interview_without_save_leaves_a_region_file_assess_reads(
+    cli: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = cli("interview", "--format", "json", input="Testville\n" + "\n" * 60)
+    assert result.exit_code == 0, result.stderr
+    assert "Answers saved to clusteradvisor-answers.yaml." in result.stderr
+    text = (tmp_path / "clusteradvisor-answers.yaml").read_text(encoding="utf-8")
+    assert result.stdout == assess_text(text, "clusteradvisor-answers.yaml", "json")
+
+
+@pytest.mark.parametrize(
+    ("typed", "shown"),
+    [
+        ("Ota\udcffward", "not valid text: the terminal sent bytes that are not UTF-8"),
+        ("Ota\x85ward", "(U+0085)"),
+        ("Ota\u2028ward", "(U+2028 LINE SEPARATOR)"),
+        ("\u202eawo", "(U+202E RIGHT-TO-LEFT OVERRIDE)"),
+        ("Ota\x1b[2K", "(U+001B)"),
+        ("Ota\x7f", "(U+007F)"),
+        ("Ota\x9b", "(U+009B)"),
+        ("Ota\tward", "(U+0009)"),
+        ("Ota\u200bward", "(U+200B ZERO WIDTH SPACE)"),
+        ("Ota\ufffe", "(U+FFFE)"),
+    ],
+)
+def test_control_and_undecodable_input_is_refused_and_asked_again(typed: str, shown: str) -> None:
+    script = Script({"name": "X", "country": [typed, "Japan"], "sme_count": [typed, "12"]}, review=[typed, "done"])
+    answers = interview(script)
+    assert answers["country"] == "Japan" and answers["sme_count"] == 12
+    assert [p.again for p in script.prompts if p.path == "country"] == ["", "invalid"]
+    refusals = [s for s in script.said if s.startswith("That answer ")]
+    assert len(refusals) == 3 and all(shown in s.replace("\n", " ") for s in refusals)
+    assert [p.kind for p in script.prompts[-2:]] == ["review", "review"]
+
+
+def test_the_console_script_refuses_bytes_that_are_not_utf8(tmp_path: Path) -> None:
+    result = _console(["interview", "--save", "a.yaml"], b"Ota\xffward\nOta ward\nJa\xc2\x85pan\nJapan\n", tmp_path)
+    stderr = result.stderr.decode()
+    assert result.returncode == 1 and "Traceback" not in stderr
+    assert "That answer is not valid text" in stderr and "(U+0085)" in stderr
+    assert load_answers(str(tmp_path / "a.yaml"), load_vocabulary()) == {"name": "Ota ward", "country": "Japan"}
+
+
+def test_a_save_that_would_not_read_back_the_same_is_not_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import clusteradvisor.interview as module
+
+    real = module.region_text
+    monkeypatch.setattr(module, "region_text", lambda answers, vocabulary: real(answers, vocabulary).replace("Japan", "Japon"))
+    target = tmp_path / "a.yaml"
+    target.write_text(HAND_WRITTEN, encoding="utf-8")
+    script = Script({"country": "Japan"})
+    with pytest.raises(OutputError, match=r"a\.yaml: the answers do not read back the same \(country\); nothing was written\."):
+        run_interview(script.ask, script.say, resume=str(target))
+    assert target.read_text(encoding="utf-8") == HAND_WRITTEN
+    assert any(s.startswith(f"Warning: {target}: the answers do not read back") for s in script.said)
+
+
+# Text a user can type that YAML or the region reader might take for something else.
+ODD_TEXT = [
+    "yes", "No", "null", "~", "true", "0x10", "0750", "1:30:00", "1e3", ".inf", "- a", "a: b", "#3", "a #b", "'", '"',
+    "[1]", "{a: 1}", "|", ">", "---", "...", "&a", "*a", "!tag", "%YAML", "@x", "`x`", "?x", "a\\nb", "\\", "ü",
+    "大田区", "Ōta", "Ota\u00a0ward", "Ota\u3000ward", "\U0001f3ed", "e\u0301", "\ue000", "x" * 200,
+]
+_TYPABLE = st.text(
+    st.characters(blacklist_categories=("Cc", "Cf", "Cs", "Zl", "Zp")), min_size=1, max_size=40
+)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    texts=st.lists(st.one_of(st.sampled_from(ODD_TEXT), _TYPABLE), min_size=3, max_size=3),
+    count=st.integers(min_value=0, max_value=10**15 - 1),
+)
+def test_every_save_reads_back_to_the_same_answers(tmp_path: Path, texts: list[str], count: int) -> None:
+    assume(all(input_problem(t) is None and t.strip() and t.strip().lower() not in KEYWORDS for t in texts))
+    target = tmp_path / "odd.yaml"
+    target.unlink(missing_ok=True)
+    saves: list[dict[str, Any]] = []
+    script = Script({"name": texts[0], "country": texts[1], "area": texts[2], "sme_count": str(count)})
+
+    def ask(prompt: Prompt) -> str:
+        if target.exists():  # what the previous save left on disk, as assess would read it
+            saves.append(load_answers(str(target), load_vocabulary()))
+        if prompt.path == "hollowing_out":  # the odd answers are given: stop, which saves once more
+            raise EOFError
+        return script.ask(prompt)
+
+    with pytest.raises(InterviewAborted, match="the answers so far are saved"):
+        run_interview(ask, script.say, save=str(target))
+    assert not [s for s in script.said if s.startswith("Warning")]
+    final = load_answers(str(target), load_vocabulary())
+    assert {p: final[p] for p in ("name", "country", "area", "sme_count")} == {
+        "name": texts[0].strip(), "country": texts[1].strip(), "area": texts[2].strip(), "sme_count": count,
+    }
+    assert saves and all(s.items() <= final.items() for s in saves)
+
+
+@pytest.mark.parametrize(
+    ("path", "reply"),
+    [
+        ("sme_count", "9" * 5000),
+        ("sme_count", "x" * 5000),
+        ("network.spatial_collaboration", "x" * 5000),
+        ("district_type", "x" * 5000),
+        ("leadership.key_persons", "x" * 5000),
+        ("industries", "3" * 5000),
+    ],
+)
+def test_a_long_wrong_answer_is_echoed_cut(path: str, reply: str) -> None:
+    message = getattr(parse_answer(load_vocabulary().fields[path], reply), "message", "")
+    echoed = message.split('"')[1]
+    assert echoed == reply[:57] + "..." and len(message) < 250
+
+
+def test_a_long_wrong_reply_at_the_review_is_echoed_cut() -> None:
+    script = Script({"name": "X"}, review=["z" * 5000, "done"])
+    interview(script)
+    refusal = next(s for s in script.said if "is not a number from 1 to" in s.replace("\n", " "))
+    assert '"' + "z" * 57 + '..." is not a number' in refusal.replace("\n", " ") and len(refusal) < 300

@@ -103,7 +103,8 @@ class _Invalid:
 
 
 def _wrap(text: str, indent: str = "") -> str:
-    return "\n".join(textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=indent))
+    # Not at hyphens: a character name such as RIGHT-TO-LEFT OVERRIDE stays whole.
+    return "\n".join(textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=indent, break_on_hyphens=False))
 
 
 def _cut(text: str, limit: int = ECHO_LIMIT) -> str:
