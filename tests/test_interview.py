@@ -734,3 +734,116 @@ def test_a_long_wrong_reply_at_the_review_is_echoed_cut() -> None:
     interview(script)
     refusal = next(s for s in script.said if "is not a number from 1 to" in s.replace("\n", " "))
     assert '"' + "z" * 57 + '..." is not a number' in refusal.replace("\n", " ") and len(refusal) < 300
+
+
+# ---------------------------------------------------------------- issue 10 item 6: the questionnaire as a new user finds it
+
+
+@pytest.mark.parametrize(
+    ("path", "reply", "value"),
+    [
+        ("district_type", "traditional", "traditional_industry"),
+        ("district_type", "Tech", "technology_oriented"),
+        ("district_type", "city", "city_type"),
+        ("hollowing_out", "sev", "severe"),
+        ("uig.status", "none", "none"),  # an exact label wins over labels it starts
+        ("leadership.key_persons", "entre, univ", ["entrepreneur", "university_researcher"]),
+        ("leadership.key_persons", "skill", ["skill_coordinator"]),
+    ],
+)
+def test_an_unambiguous_start_of_a_label_is_an_answer(path: str, reply: str, value: Any) -> None:
+    assert parse_answer(load_vocabulary().fields[path], reply) == value
+
+
+@pytest.mark.parametrize(
+    ("path", "reply", "message"),
+    [
+        ("district_type", "c", '"c" could be "company castle town" or "city-type district". Type more of it, or the number.'),
+        ("policy.national_plans", "1, i", '"i" could be "industrial cluster plan" or "intellectual cluster plan"'),
+        ("district_type", "²", '"²" is not one of the options.'),  # a digit that is no number
+        ("district_type", "castle", '"castle" is not one of the options.'),  # only the start of a label counts
+    ],
+)
+def test_an_ambiguous_or_unknown_start_says_what_it_could_be(path: str, reply: str, message: str) -> None:
+    assert message in getattr(parse_answer(load_vocabulary().fields[path], reply), "message", "")
+
+
+def test_help_shows_the_options_again() -> None:
+    script = Script({"name": "X", "network.form": "1", DEPENDENCY: ["?", "1"]})
+    interview(script)
+    again = [p for p in script.prompts if p.path == DEPENDENCY][1].render()
+    assert "   1. high - " in again and "   3. low - " in again and "Type a number from 1 to 3" in again
+    assert "Networks, question" not in again  # the progress line was shown before the help
+
+
+def test_multiple_choice_examples_use_numbers_that_exist() -> None:
+    fields = [f for f in load_vocabulary().fields.values() if f.type == "choices"]
+    assert any(len(f.choices) == 2 for f in fields)  # policy.national_plans: a "3" would not exist
+    for f in fields:
+        hint = Interview(Script({}).ask, lambda text: None).prompt(f.path, "").hint
+        invalid = getattr(parse_answer(f, "9"), "message", "")
+        for text in (hint, invalid):
+            example = text.split("like " if text is hint else "for example ")[1].split(")")[0]
+            assert [int(n) for n in example.split(",")] and all(1 <= int(n) <= len(f.choices) for n in example.split(","))
+
+
+def test_progress_counts_the_answered_questions_of_the_section_on_resume(tmp_path: Path) -> None:
+    target = tmp_path / "answers.yaml"
+    with pytest.raises(InterviewAborted):
+        run_interview(answer_then(KeyboardInterrupt, "area"), lambda text: None, save=str(target))
+    script = Script({})
+    run_interview(script.ask, script.say, resume=str(target))
+    assert script.prompts[0].path == "area" and script.prompts[0].progress == "The region, question 3 of 3"
+
+
+class Terminal(Script):
+    """A scripted user that also keeps the transcript the terminal would show (as cli.py prints it)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lines: list[str] = []
+
+    def ask(self, prompt: Prompt) -> str:
+        reply = super().ask(prompt)
+        text = prompt.render()
+        self.lines += ["", *text.splitlines()] if text else []
+        self.lines.append(f"> {reply}")
+        return reply
+
+    def say(self, text: str) -> None:
+        super().say(text)
+        self.lines += text.splitlines() or [""]
+
+    def review_screens(self) -> list[list[str]]:
+        """Each review page as shown: from its heading to the input line below it."""
+        starts = [i - 1 for i, line in enumerate(self.lines) if line.startswith("== Review your answers")]
+        return [self.lines[i : next(j for j in range(i, len(self.lines)) if self.lines[j].startswith("> ")) + 1] for i in starts]
+
+
+def test_the_review_fits_a_24_line_terminal_page_by_page() -> None:
+    long_text = "a very long name " * 11  # 187 characters: wider than the terminal
+    replies = {**CITY_TYPE, "name": long_text, "country": long_text, "area": long_text, "network.form": "2"}
+    script = Terminal(replies, review=["", "", ""])
+    answers = interview(script)
+    screens = script.review_screens()
+    assert len(screens) == 3 and [p.kind for p in script.prompts[-3:]] == ["review"] * 3
+    for screen in screens:
+        assert len(screen) <= 24 and max(map(len, screen)) <= 80, "\n".join(screen)
+    numbers = [int(line.split(".")[0]) for s in screens for line in s if line[:5].strip().rstrip(".").isdigit()]
+    assert numbers == list(range(1, len(answers) + 1))
+    assert "Not asked, because your other answers already settle" in "\n".join(screens[-1])
+
+
+def test_enter_always_goes_on_and_every_screen_says_what_it_does() -> None:
+    script = Script({"name": "X", "country": "", "area": ["Tokyo", ""]}, review=["", "back", "", "", ""])
+    memo = run_interview(script.ask, script.say, fmt="json")
+    facts = json.loads(memo)["region"]["facts"]
+    assert facts["name"] == "X" and facts["area"] == "Tokyo" and "country" not in facts
+    for prompt in script.prompts:
+        if prompt.kind == "question" and prompt.path != "name":
+            assert "Enter = don't know" in prompt.hint or "Enter = keep it" in prompt.hint
+    reviews = [p.hint for p in script.prompts if p.kind == "review"]
+    # Page 1, page 2, back to page 1, page 2, page 3 where Enter finishes.
+    assert [h.endswith("Press Enter for the next page.") for h in reviews] == [True, True, True, True, False]
+    assert reviews[-1].endswith("Press Enter to finish and get the memo.") and "back = previous page" in reviews[1]
+    assert "Enter always goes on without changing anything" in script.text
