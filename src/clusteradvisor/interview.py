@@ -45,6 +45,14 @@ HEADER = (
     "# questions that could not change the advice given the other answers are left out.",
 )
 _REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+# unicodedata has no names for control characters; these are the ones a keyboard or a paste sends.
+_CONTROL_NAMES = {
+    "\t": "TAB",
+    "\x08": "BACKSPACE",
+    "\x1b": "ESCAPE, sent by arrow and function keys",
+    "\x7f": "DELETE",
+    "\x85": "NEXT LINE",
+}
 _KIND_WORDS = {"recommendation": "advice", "derived": "situation"}
 
 Ask = Callable[["Prompt"], str]
@@ -139,7 +147,7 @@ def input_problem(text: str) -> str | None:
             "That answer is not valid text: the terminal sent bytes that are not UTF-8. "
             "Please type it again (and set the terminal to UTF-8 if this repeats)."
         )
-    name = unicodedata.name(char, "")
+    name = unicodedata.name(char, "") or _CONTROL_NAMES.get(char, "")
     code = f"U+{ord(char):04X}" + (f" {name}" if name else "")
     return f"That answer holds an invisible control or formatting character ({code}). Please type it again without it."
 
