@@ -212,8 +212,9 @@ def _match_option(f: Field, reply: str) -> str | _Invalid | None:
 
 
 def _is_number(reply: str) -> bool:
-    # ASCII digits only: str.isdigit() accepts "²", which int() then refuses.
-    return re.fullmatch(r"[0-9]+", reply) is not None
+    # ASCII digits only: str.isdigit() accepts "²", which int() then refuses; and few of them, as
+    # int() refuses more than 4,300 digits.
+    return re.fullmatch(r"[0-9]{1,9}", reply) is not None
 
 
 def _example_numbers(count: int) -> str:
