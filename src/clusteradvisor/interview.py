@@ -573,8 +573,7 @@ class Interview:
     # -- the review screen
 
     def review_pages(self) -> tuple[list[list[str]], list[str], dict[str, int]]:
-        """Return the review screens (each fits `screen_lines`), the paths in the order they are
-        numbered, and the page (from 0) each path is listed on."""
+        """Return the review pages that fit `screen_lines`, the numbered paths, and each path's page (from 0)."""
         live = self.live()
         numbered = [p for p in self.order if p in self.answers or p in live]
         body = max(5, self.screen_lines - _REVIEW_CHROME)
