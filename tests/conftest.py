@@ -44,12 +44,20 @@ def cli() -> Callable[..., Result]:
 
 
 def make_region(**facts: Any) -> Region:
-    """Build a region from flat dotted facts: make_region(**{"network.form": "one_to_many"})."""
-    document: dict[str, Any] = {"name": facts.pop("name", "Testville")}
+    """Build a version-2 region from flat dotted facts: make_region(**{"network.form": ["one_to_many"]}).
+
+    Facts of the computed panel block (`panel.*`) cannot come from a file; they are attached after
+    the rest has been validated, as panel combination does.
+    """
+    panel = {p: facts.pop(p) for p in list(facts) if p.startswith("panel.")}
+    document: dict[str, Any] = {"schema_version": 2, "name": facts.pop("name", "Testville")}
     for path, value in facts.items():
         *groups, leaf = path.split(".")
         target = document
         for group in groups:
             target = target.setdefault(group, {})
         target[leaf] = value
-    return region_from_mapping(document)
+    region = region_from_mapping(document)
+    if not panel:
+        return region
+    return Region(region.name, {**region.facts, **panel}, region.source, region.document, region.migration)

@@ -12,7 +12,7 @@ import pytest
 import clusteradvisor
 
 SRC = Path(clusteradvisor.__file__).resolve().parent
-HOMES = {"durable_rules_engine": {"engine.py"}, "durable": {"engine.py"}, "jinja2": {"memo.py"}, "click": {"cli.py"}}
+HOMES = {"durable_rules_engine": {"engine.py"}, "durable": {"engine.py"}, "jinja2": {"memo.py"}, "click": {"cli.py"}, "ruamel": {"migrate.py"}}
 
 
 def imports(path: Path) -> set[str]:

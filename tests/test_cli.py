@@ -31,12 +31,18 @@ def test_assess_json_carries_the_contract_fields(cli: Callable[..., Result]) -> 
     data = json.loads(cli("assess", OTA, "--format", "json").stdout)
     assert data["region"]["name"] == "Ota ward"
     assert len(data["knowledge_base"]["version"]) == 12
+    # Knowledge map section 15: the output contract other programs rely on.
+    contract = {"id", "kind", "stage", "priority", "dimension", "actor", "evidence", "variant", "title", "advice", "because", "source"}
     for rec in data["recommendations"]:
-        assert {"id", "priority", "dimension", "title", "advice", "because", "source"} <= set(rec)
+        assert contract <= set(rec)
         assert rec["because"] and all("text" in b for b in rec["because"])
-    assert all({"field", "decides"} <= set(g) for g in data["gaps"])
+    assert data["recommendations"][0]["id"] == "build-market-orientation"
+    assert [r["kind"] for r in data["recommendations"]] == sorted((r["kind"] for r in data["recommendations"]), key=lambda k: k != "remedy")
+    assert all({"field", "reason"} <= set(g) for g in data["gaps"])
     assert {"id"} <= set(data["patterns"][0]) and all("id" in d for d in data["derived"])
+    assert data["superseded"] == [] and data["conflicts"] == []
     assert set(data["scores"]) == {"F1", "F2", "F3", "F4", "S1", "S2", "S3", "N"}
+    assert all({"status", "figure", "fired", "met", "not_applicable", "undecided"} <= set(s) for s in data["scores"].values())
 
 
 def test_assess_reads_stdin(cli: Callable[..., Result]) -> None:
@@ -85,14 +91,27 @@ def test_schema_is_valid_and_accepts_every_example(cli: Callable[..., Result]) -
     for path in sorted(EXAMPLES.glob("*.yaml")):
         for document in yaml.safe_load_all(path.read_text(encoding="utf-8")):
             assert list(validator.iter_errors(document)) == [], path
-    assert list(validator.iter_errors({"name": "X", "network": {"form": "many"}}))
+    assert list(validator.iter_errors({"name": "X", "network": {"form": ["many"]}}))
     assert list(validator.iter_errors({"name": "X", "colour": "red"}))
-    assert not list(validator.iter_errors({"name": "X", "uig": {"status": "unknown"}}))
+    assert list(validator.iter_errors({"name": "X", "panel": {"roles": ["firm"]}}))
+    assert not list(validator.iter_errors({"name": "X", "uig": {"official_channel": "unknown"}}))
 
 
 def test_rules_lists_the_rule_base(cli: Callable[..., Result]) -> None:
     out = cli("rules", "--kind", "pattern").stdout
     assert "policy-supported-alliance" in out and "diversify-clients" not in out
+    lines = cli("rules").stdout.splitlines()
+    assert lines[1].split() == ["id", "kind", "stage", "priority", "dim", "evidence", "title"]
+    assert any(line.startswith("diversify-clients") and "networks" in line and "observed" in line for line in lines)
+
+
+def test_rules_show_prints_one_rule_with_its_conditions(cli: Callable[..., Result]) -> None:
+    out = cli("rules", "--show", "diversify-clients").stdout
+    assert "applies when: network.form has one_to_many and network.single_client_dependency in {high, medium, low}" in out
+    assert "variant castle_town when: district_type has company_castle_town" in out
+    assert "evidence: observed" in out
+    result = cli("rules", "--show", "nope")
+    assert result.exit_code == 2 and "is not a rule id" in result.stderr
 
 
 @pytest.mark.parametrize("command", sorted(main.commands))
@@ -104,10 +123,10 @@ def test_every_command_has_help_and_is_in_the_readme(cli: Callable[..., Result],
 
 def test_console_script_runs_without_traceback_on_bad_input(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("name: X\nnetwork:\n  form: many\n", encoding="utf-8")
+    bad.write_text("name: X\nnetwork:\n  form: [many]\n", encoding="utf-8")
     result = subprocess.run(
         [sys.executable, "-m", "clusteradvisor", "assess", str(bad)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 1
-    assert result.stderr.startswith(f"Error: {bad}:3: network.form:")
+    assert result.stderr.startswith(f"Error: {bad}:3: network.form[0]:")
     assert "Traceback" not in result.stderr

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import html
-import json
-import math
 import re
 import shutil
 import struct
@@ -19,7 +17,7 @@ from click.testing import Result
 
 from clusteradvisor.advisor import Advisor
 from clusteradvisor.errors import TemplateError
-from clusteradvisor.memo import radar, render
+from clusteradvisor.memo import render
 from clusteradvisor.region import load_regions, read_text
 from clusteradvisor.verdict import Verdict
 
@@ -63,51 +61,35 @@ def test_html_memo_is_self_contained_and_print_friendly(advisor: Advisor) -> Non
     assert "@media print" in memo and "@page" in memo
 
 
-def test_radar_chart_draws_every_dimension_score(advisor: Advisor) -> None:
-    verdict = example(advisor)
+def test_scorecard_chart_draws_a_bar_only_for_dimensions_with_a_figure(advisor: Advisor) -> None:
+    verdict = example(advisor, "techno-valley")
     svg = chart(render(verdict, "html"))
-    dots = svg.findall(f"{SVG}circle")
-    assert [(d.get("data-dimension"), d.get("data-score")) for d in dots] == [
-        (s.dimension, "n/a" if s.score is None else str(s.score)) for s in verdict.scores
-    ]
-    # Independently of memo.radar: axis i points at -90 + 45 i degrees; radius 140 around (360, 200).
-    for index, (dot, score) in enumerate(zip(dots, verdict.scores, strict=True)):
-        angle = math.radians(-90 + 360 * index / len(verdict.scores))
-        fraction = (score.score or 0) / 100
-        assert float(dot.get("cx", "")) == pytest.approx(360 + 140 * fraction * math.cos(angle), abs=0.06)
-        assert float(dot.get("cy", "")) == pytest.approx(200 + 140 * fraction * math.sin(angle), abs=0.06)
-    area = next(p for p in svg.findall(f"{SVG}polygon") if p.get("class") == "area")
-    assert area.get("points") == " ".join(f"{d.get('cx')},{d.get('cy')}" for d in dots)
-    values = [t for t in svg.findall(f"{SVG}text") if (t.get("class") or "").startswith("value")]
-    assert [t.text for t in values] == ["100", "n/a", "75", "n/a", "n/a", "38", "100", "84"]
-    assert [t.get("class") for t in values].count("value na") == 3
+    bars = [r for r in svg.findall(f"{SVG}rect") if r.get("class") == "bar"]
+    with_figure = [s for s in verdict.scores if s.figure is not None]
+    assert len(bars) == len(with_figure) >= 3
+    for bar, score in zip(bars, with_figure, strict=True):
+        assert int(bar.get("width", "")) == round(280 * (score.figure or 0) / 100)
+    statuses = [t.text for t in svg.findall(f"{SVG}text") if t.get("class") == "status"]
+    assert len(statuses) == len(verdict.scores) - len(with_figure)
     labels = [t.text for t in svg.findall(f"{SVG}text") if t.get("class") == "label"]
     assert labels[0] == "F1 Autonomous development" and len(labels) == 8
-    assert "F2 Innovation and flexibility n/a" in (svg.findtext(f"{SVG}title") or "")
 
 
-def test_radar_geometry_is_rounded_and_deterministic() -> None:
-    scores = [("A", "a", 100), ("B", "b", None), ("C", "c", 50), ("D", "d", 0)]
-    first = radar(scores)
-    assert first == radar(scores)
-    assert first["polygon"] == "360.0,60.0 360.0,200.0 360.0,270.0 360.0,200.0"  # up, centre, half-way down, centre
-    assert [a["value"] for a in first["axes"]] == ["100", "n/a", "50", "0"]
-    assert [ring["level"] for ring in first["rings"]] == [25, 50, 75, 100]
-    assert "-0.0" not in json.dumps(first)
+def test_a_not_assessed_dimension_is_never_drawn_as_zero(advisor: Advisor) -> None:
+    verdict = advisor.assess(make_region())
+    svg = chart(render(verdict, "html"))
+    assert not [r for r in svg.findall(f"{SVG}rect") if r.get("class") == "bar"]
+    assert [t.text for t in svg.findall(f"{SVG}text") if t.get("class") == "status"] == ["not assessed"] * 8
+    assert "F2 not assessed" in (svg.findtext(f"{SVG}title") or "")
 
 
-def test_recommendations_are_grouped_by_priority(advisor: Advisor) -> None:
+def test_action_plan_is_grouped_by_stage_in_plan_order(advisor: Advisor) -> None:
     verdict = example(advisor, "kiryu-style-textile")
     memo = render(verdict, "html")
-    order = re.findall(r'<section class="priority (\w+)" id="priority-\1">', memo)
-    assert order == [p for p, n in verdict.counts().items() if n]
-    for priority, count in verdict.counts().items():
-        if count:
-            section = memo.split(f'id="priority-{priority}">')[1].split("</section>")[0]
-            assert section.count('<article class="card') == count
-            assert f"{priority.capitalize()} priority <span class=\"count\">({count})</span>" in section
-    numbers = [int(n) for n in re.findall(r'<article class="card \w+" id="rec-(\d+)">', memo)]
-    assert numbers == list(range(1, len(verdict.recommendations) + 1))
+    steps = [int(n) for n in re.findall(r'<article class="card[ \w]*" id="step-(\d+)">', memo)]
+    assert steps == list(range(1, len(verdict.recommendations) + 1))
+    stages = re.findall(r"<h3>(.+?)</h3>", memo.split('id="plan"')[1].split("</section>")[0])
+    assert stages == ["Find out and listen", "People", "Policy design", "Money", "Networks and markets"]
 
 
 @pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: p.stem)
@@ -117,13 +99,13 @@ def test_html_and_text_carry_the_markdown_memos_content(advisor: Advisor, path: 
     page, text = render(verdict, "html"), render(verdict, "txt")
     flat = " ".join(text.split())
     data = verdict.to_dict()
-    pieces = [f["title"] for key in ("recommendations", "patterns", "derived", "strengths") for f in data[key]]
-    pieces += [f["source"] for f in data["recommendations"]] + [g.label for g in verdict.gaps] + [g.question for g in verdict.gaps]
+    pieces = [f["title"] for key in ("recommendations", "patterns", "derived") for f in data[key]]
+    pieces += [f["source"] for f in data["recommendations"]] + [f["advice"] for f in data["recommendations"]]
+    pieces += [g.label for g in verdict.gaps] + [g.question for g in verdict.gaps]
     for piece in pieces:
         assert piece in html.unescape(page), piece
         assert " ".join(piece.split()) in flat, piece
-    for heading in ("Summary", "Scorecard", "Which case of the study this region resembles", "Recommendations",
-                    "Information gaps", "Strengths to keep"):  # fmt: skip
+    for heading in ("Brief", "Action plan", "Scorecard", "Which case of the study this region resembles", "Information gaps"):
         assert f"<h2>{heading}</h2>" in page
         assert f"\n{heading.upper()}\n{'-' * 78}\n" in text
 
@@ -133,7 +115,7 @@ def test_text_memo_lines_fit_78_columns(advisor: Advisor, path: Path) -> None:
     (region,) = load_regions(read_text(str(path)), str(path))
     text = render(advisor.assess(region), "txt")
     assert max(len(line) for line in text.splitlines()) <= 78
-    assert "None" not in text.replace("None:", "").replace("None recorded", "")
+    assert "None" not in text.replace("None:", "")
 
 
 def test_text_memo_wraps_even_a_hostile_name(advisor: Advisor) -> None:
@@ -141,18 +123,18 @@ def test_text_memo_wraps_even_a_hostile_name(advisor: Advisor) -> None:
     text = render(advisor.assess(make_region(name=name, area="A" * 120)), "txt")
     assert max(len(line) for line in text.splitlines()) <= 78
     assert "{{ 7*7 }} <b>ward</b>" in text and "49" not in text.splitlines()[0]
-    assert "n/a" in text
+    assert "not assessed" in text
 
 
 def test_a_user_template_overrides_the_shipped_one(cli: Callable[..., Result], tmp_path: Path) -> None:
     office = tmp_path / "office"
     office.mkdir()
-    (office / "memo.html.j2").write_text("<p>Ministry memo: {{ region.name }} / {{ radar.axes[0].value }}</p>\n", encoding="utf-8")
+    (office / "memo.html.j2").write_text("<p>Ministry memo: {{ region.name }} / {{ scores[0].status_label }}</p>\n", encoding="utf-8")
     region = tmp_path / "r.yaml"
     region.write_text("name: '<i>{{ 7*7 }}</i>'\n", encoding="utf-8")
     result = cli("assess", str(region), "--format", "html", "--templates", str(office))
     assert result.exit_code == 0
-    assert result.stdout == "<p>Ministry memo: &lt;i&gt;{{ 7*7 }}&lt;/i&gt; / n/a</p>\n"
+    assert result.stdout == "<p>Ministry memo: &lt;i&gt;{{ 7*7 }}&lt;/i&gt; / not assessed</p>\n"
     batch = cli("batch", str(region), "--out", str(tmp_path / "out"), "--format", "html", "--templates", str(office))
     assert batch.exit_code == 0
     assert (tmp_path / "out" / "i-7-7-i.html").read_text(encoding="utf-8") == result.stdout
@@ -242,15 +224,36 @@ def test_chromium_renders_the_region_name_and_the_chart(cli: Callable[..., Resul
     ]  # fmt: skip
     dom = subprocess.run([*browser, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120, check=True).stdout
     assert '<h1 id="region-name">Ota &lt;ward&gt; &amp; co</h1>' in dom
-    assert re.search(r'<svg class="chart" id="scorecard-radar"[^>]*>.*<polygon class="area" points="[\d., ]+"', dom, re.S)
-    assert dom.count('class="dot') == 8
+    assert re.search(r'<svg class="chart"[^>]*>.*<rect class="bar"', dom, re.S)
     shot = tmp_path / "shot.png"
-    subprocess.run([*browser, "--window-size=1000,1400", f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=120, check=True)
+    subprocess.run([*browser, "--window-size=1000,6000", f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=120, check=True)
     width, height, rows = _png_pixels(shot.read_bytes())
-    assert (width, height) == (1000, 1400)
-    # The chart's filled area is the accent blue at 18% over white, about (215, 223, 231): a visible shape.
+    assert (width, height) == (1000, 6000)
+    # The chart's bars are the accent blue (31, 78, 121): a visible shape.
     fill = sum(
         1 for row in rows for i in range(0, len(row), 3)
-        if abs(row[i] - 215) <= 3 and abs(row[i + 1] - 223) <= 3 and abs(row[i + 2] - 231) <= 3
+        if abs(row[i] - 31) <= 3 and abs(row[i + 1] - 78) <= 3 and abs(row[i + 2] - 121) <= 3
     )  # fmt: skip
     assert fill > 2000, f"only {fill} pixels of the chart's fill colour"
+
+
+def _pdf_pages(browser: list[str], page: Path, pdf: Path) -> int:
+    subprocess.run([*browser, "--no-pdf-header-footer", f"--print-to-pdf={pdf}", page.as_uri()], capture_output=True, timeout=120, check=True)
+    return len(re.findall(rb"/Type\s*/Page\b(?!s)", pdf.read_bytes()))
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium); .ci/run installs it")
+def test_printed_brief_fits_one_a4_page_for_every_example(advisor: Advisor, tmp_path: Path) -> None:
+    browser = [
+        str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]  # fmt: skip
+    for path in EXAMPLE_FILES:
+        (region,) = load_regions(read_text(str(path)), str(path))
+        memo = render(advisor.assess(region), "html")
+        # Print only the header and the brief: the annex starts on a new page by design.
+        brief_only = memo.replace("</style>", "main > :not(.brief), footer { display: none; }\n</style>")
+        page = tmp_path / f"{path.stem}.html"
+        page.write_text(brief_only, encoding="utf-8")
+        assert _pdf_pages(browser, page, tmp_path / f"{path.stem}.pdf") == 1, path.stem

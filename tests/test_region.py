@@ -19,7 +19,7 @@ BAD_INPUTS = {
     "unknown-key": ("name: Ota\nnetwrok:\n  form: fragmented\n", [":2:", "netwrok", 'Did you mean "network"?', "Allowed:"]),
     "unknown-nested-key": ("name: Ota\nnetwork:\n  shape: fragmented\n", [":3:", "network.shape", "Allowed under network: form"]),
     "wrong-type": ("name: Ota\nsme_count: lots\n", [":2:", "sme_count", '"lots"', "expected a whole number"]),
-    "negative": ("name: Ota\nsme_count: -5\n", [":2:", "sme_count", "-5", "from 0 upwards"]),
+    "negative": ("name: Ota\nsme_count: -5\n", [":2:", "sme_count", "-5", "whole numbers from 0"]),
     "bool-as-text": ("name: Ota\npolicy:\n  officials_visit_firms: 'yes'\n", [":3:", "policy.officials_visit_firms", '"yes"', "true, false or unknown"]),
     "outside-vocabulary": (
         "name: Ota\nnetwork:\n  form: many\n",
@@ -69,7 +69,9 @@ def test_unreadable_files(tmp_path: Path, cli: Callable[..., Result]) -> None:
 
 def test_unknown_means_unknown() -> None:
     (region,) = load_regions("name: Ota\nsme_count: unknown\nnetwork: unknown\nuig:\n  status:\n", "r.yaml")
-    assert region.facts == {"name": "Ota"}
+    assert region.facts == {"name": "Ota", "schema_version": 2}
+    (region,) = load_regions("schema_version: 2\nname: Ota\nrespondent:\n  role: unknown\nindustries: unknown\n", "r.yaml")
+    assert region.facts == {"name": "Ota", "schema_version": 2}
 
 
 def test_valid_documents_before_a_syntax_error_are_kept() -> None:
@@ -78,12 +80,13 @@ def test_valid_documents_before_a_syntax_error_are_kept() -> None:
 
 
 def test_round_trip_through_the_file_format() -> None:
-    text = "name: Ota\nsme_count: 6000\nnetwork:\n  form: rigid_many_to_many\nleadership:\n  key_persons: []\n"
+    text = "name: Ota\nsme_count: 6000\nnetwork:\n  form: [rigid_many_to_many]\nleadership:\n  key_persons: []\n"
     (region,) = load_regions(text, "r.yaml")
     assert to_document(region.facts) == {
+        "schema_version": 2,
         "name": "Ota",
         "sme_count": 6000,
-        "network": {"form": "rigid_many_to_many"},
+        "network": {"form": ["rigid_many_to_many"]},
         "leadership": {"key_persons": []},
     }
 
@@ -92,8 +95,8 @@ def test_round_trip_through_the_file_format() -> None:
 def test_format_region_writes_what_load_regions_reads_back(name: str) -> None:
     from clusteradvisor.region import format_region
 
-    facts = {"name": name, "sme_count": 6000, "network.form": "one_to_many", "leadership.key_persons": [], "uig.coordinator": False}
+    facts = {"name": name, "sme_count": 6000, "network.form": ["one_to_many"], "leadership.key_persons": [], "uig.coordinator": False}
     text = format_region(facts, ["# header"])
-    assert text.startswith("# header\nschema_version: 1\n")
+    assert text.startswith("# header\nschema_version: 2\n")
     (region,) = load_regions(text, "saved.yaml")
-    assert dict(region.facts) == {"schema_version": 1, **facts}
+    assert dict(region.facts) == {"schema_version": 2, **facts}

@@ -33,7 +33,7 @@ from . import __version__
 from .advisor import default_advisor
 from .errors import ClusterAdvisorError, EngineError, OutputError, RegionError
 from .knowledge import DIMENSIONS, PRIORITIES, KnowledgeBase
-from .memo import EXTENSIONS, FORMATS, check_template, escape_markdown, render
+from .memo import FORMATS, check_template, escape_markdown, render
 from .output import slug, write_atomic
 from .region import parse_regions, read_text
 from .verdict import Verdict
@@ -171,7 +171,7 @@ def _done(region_source: str, document: int, verdict: Verdict, memo: str) -> Out
         spilled=spilled,
         counts=tuple(verdict.counts().values()),
         recommendations=tuple(f.id for f in verdict.recommendations),
-        scores=tuple(s.score for s in verdict.scores),
+        scores=tuple(s.figure for s in verdict.scores),
         patterns=tuple(f.id for f in verdict.patterns),
     )
 
@@ -581,7 +581,7 @@ def run_batch(
     _prepare(folder)
     progress = _Progress(err, len(paths), enabled=err.isatty() and len(paths) >= PROGRESS_MIN_FILES)
     names = _Names()
-    extension = EXTENSIONS[fmt]
+    extension = fmt
     summary: _Summary | None = None
     finished = False
     # Workers write memos to hidden files with this run's own prefix; the parent renames them.

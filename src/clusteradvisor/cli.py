@@ -82,18 +82,88 @@ def schema() -> None:
 
 
 @main.command(name="rules")
-@click.option("--kind", type=click.Choice(["derived", "pattern", "recommendation", "strength"]), help="Only rules of this kind.")
-def list_rules(kind: str | None) -> None:
-    """List the rule base: id, kind, priority, dimension, title and paper section."""
+@click.option("--kind", type=click.Choice(["derived", "pattern", "remedy", "next_step"]), help="Only rules of this kind.")
+@click.option("--show", "show_id", metavar="ID", help="Print one rule in full: its conditions, advice and evidence.")
+def list_rules(kind: str | None, show_id: str | None) -> None:
+    """List the rule base: id, kind, stage, priority, dimension, evidence and title (or one rule with --show)."""
     from .knowledge import load_knowledge_base
 
     kb = load_knowledge_base()
+    if show_id is not None:
+        if show_id not in kb.by_id:
+            raise click.BadParameter(f"{show_id!r} is not a rule id; `clusteradvisor rules` lists them.", param_hint="--show")
+        click.echo(_rule_text(kb.by_id[show_id]))
+        return
     click.echo(f"# rule base {kb.version}: {len(kb.rules)} rules from {', '.join(kb.files)}")
-    for rule in kb.rules:
-        if kind and rule.kind != kind:
+    click.echo(f"{'id':<38} {'kind':<10} {'stage':<9} {'priority':<9} {'dim':<4} {'evidence':<11} title")
+    for rule in (*kb.of_category("derived"), *kb.of_category("pattern"), *kb.recommendations):
+        rule_kind = rule.kind or rule.category
+        if kind and rule_kind != kind:
             continue
-        tags = " ".join(t for t in (rule.priority, rule.dimension) if t)
-        click.echo(f"{rule.id:<36} {rule.kind:<15} {tags:<12} {rule.title}  [{rule.source}]")
+        click.echo(f"{rule.id:<38} {rule_kind:<10} {rule.stage or '-':<9} {rule.priority or '-':<9} {rule.dimension or '-':<4} {rule.evidence or '-':<11} {rule.title}")
+
+
+def _rule_text(rule: Any) -> str:
+    """One rule in full, for `rules --show`."""
+    from .knowledge import describe_condition
+
+    lines = [f"{rule.id}: {rule.title}"]
+    if rule.category == "recommendation":
+        lines.append(f"  {rule.kind}, stage {rule.stage}, priority {rule.priority}, dimension {rule.dimension}, plan order {rule.order}")
+        lines.append(f"  who acts: {', '.join(rule.actor)}")
+        if rule.applies is not None:
+            lines.append(f"  applies when: {describe_condition(rule.applies)}")
+        if rule.deficit is not None:
+            lines.append(f"  fires when: {describe_condition(rule.deficit)}")
+        else:
+            lines.append(f"  fires when: {describe_condition(rule.when)}")
+        for variant in rule.variants:
+            lines.append(f"  variant {variant.id} when: {describe_condition(variant.when)}")
+        if rule.supersedes:
+            lines.append(f"  supersedes: {', '.join(rule.supersedes)}")
+        lines.append(f"  evidence: {rule.evidence} ({rule.lines}); {rule.source}")
+        lines.append(f"  advice: {rule.advice}")
+        lines.append(f"  no longer applies once {rule.success}")
+    else:
+        lines.append(f"  {rule.category}; holds when: {describe_condition(rule.when)}")
+        lines.append(f"  meaning: {rule.meaning}")
+        lines.append(f"  evidence: {rule.lines}; {rule.source}")
+    return "\n".join(lines)
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--check", is_flag=True, help="Change nothing; exit with status 1 if any file is still version 1.")
+def migrate(files: tuple[str, ...], check: bool) -> None:
+    """Rewrite version-1 region files as version 2, keeping their comments.
+
+    A file written for ClusterAdvisor 0.1 is still read as it is (assess migrates it in memory and says
+    so); this makes the change permanent. Each rewritten file is read back and must give exactly the
+    facts the old one was read as. With --check, nothing is written (for CI).
+    """
+    from .errors import RegionError
+    from .output import write_atomic
+    from .region import read_text, upgrade_text
+
+    pending = failed = 0
+    for path in files:
+        try:
+            new_text = upgrade_text(read_text(path), path)
+        except RegionError as err:
+            failed += 1
+            for message in err.messages:
+                click.echo(f"Error: {message}", err=True)
+            continue
+        if new_text is None:
+            click.echo(f"{path}: already version 2", err=True)
+        elif check:
+            pending += 1
+            click.echo(f"{path}: version 1; `clusteradvisor migrate {path}` rewrites it", err=True)
+        else:
+            write_atomic(path, new_text)
+            click.echo(f"{path}: rewritten as version 2", err=True)
+    if failed or pending:
+        sys.exit(1)
 
 
 # --- interview command (issue 3) ---

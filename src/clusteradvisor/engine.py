@@ -25,10 +25,10 @@ from typing import Any
 import durable_rules_engine as _durable
 
 from .errors import EngineError
-from .knowledge import All, AnyOf, Condition, Derived, KnowledgeBase, Rule, Test
+from .knowledge import All, AnyOf, Condition, Derived, FieldTest, KnowledgeBase, Rule
+from .operators import OPERATORS, list_count
 
 _SENTINEL = "__done__"
-_RESULT_NOT_HANDLED = 1  # no rule reads the fact: harmless for us
 _RESULT_OBSERVED = 2  # identical fact asserted twice in a session: we never do it
 _names = itertools.count(1)
 
@@ -50,29 +50,15 @@ class Inference:
     trace: tuple[Firing, ...]
 
 
-def _list_count(path: str) -> str:
-    return path + "__n"
+def engine_key(path: str) -> str:
+    """The flat key a field path has in the one fact durable sees (`panel.firm.policy.x` nests 4 deep)."""
+    return path.replace(".", "__")
 
 
 def _region_expr(condition: Condition) -> dict[str, Any]:
     """Compile a condition with no derived references into one durable expression."""
-    if isinstance(condition, Test):
-        path, op, value = condition.field, condition.op, condition.value
-        if op == "eq":
-            return {path: value}
-        if op == "ne":
-            return {"$neq": {path: value}}
-        if op == "in":
-            return {"$or": [{path: v} for v in value]}
-        if op in ("gte", "gt", "lte", "lt"):
-            return {f"${op}": {path: value}}
-        if op == "contains":
-            return {"$iany": {path: {"$i": value}}}
-        if op == "contains_any":
-            return {"$or": [{"$iany": {path: {"$i": v}}} for v in value]}
-        if op == "empty":
-            return {_list_count(path): 0} if value else {"$gt": {_list_count(path): 0}}
-        raise EngineError(f"engine: operator {op!r} has no durable_rules form")
+    if isinstance(condition, FieldTest):
+        return OPERATORS[condition.op].durable(engine_key(condition.field), condition.value)
     if isinstance(condition, (All, AnyOf)):
         key = "$and" if isinstance(condition, All) else "$or"
         return {key: [_region_expr(item) for item in condition.items]}
@@ -98,7 +84,7 @@ def _disjuncts(condition: Condition) -> list[_Disjunct]:
     """
     if isinstance(condition, Derived):
         return [((), frozenset({condition.id}))]
-    if isinstance(condition, Test) or not _has_derived(condition):
+    if isinstance(condition, FieldTest) or not _has_derived(condition):
         return [((_region_expr(condition),), frozenset())]
     if isinstance(condition, AnyOf):
         return [d for item in condition.items for d in _disjuncts(item)]
@@ -124,27 +110,20 @@ def compile_rules(rules: tuple[Rule, ...]) -> dict[str, dict[str, Any]]:
     return definitions
 
 
-def _layout(kb: KnowledgeBase) -> tuple[tuple[str, str | None, str], ...]:
-    """(path, group or None, leaf) of every field some rule reads, in vocabulary order."""
-    layout = []
-    for path, readers in kb.readers.items():
-        if readers:
-            group, _, leaf = path.rpartition(".")
-            layout.append((path, group or None, leaf))
-    return tuple(layout)
+def _layout(kb: KnowledgeBase) -> tuple[tuple[str, str], ...]:
+    """(path, engine key) of every field some rule reads, in vocabulary order."""
+    return tuple((path, engine_key(path)) for path, readers in kb.readers.items() if readers)
 
 
-def region_fact(kb: KnowledgeBase, facts: Mapping[str, Any], layout: tuple[tuple[str, str | None, str], ...] | None = None) -> dict[str, Any]:
-    """Nest the known facts that some rule reads into the one fact durable sees."""
+def region_fact(kb: KnowledgeBase, facts: Mapping[str, Any], layout: tuple[tuple[str, str], ...] | None = None) -> dict[str, Any]:
+    """Flatten the known facts that some rule reads into the one fact durable sees."""
     fact: dict[str, Any] = {"t": "region"}
-    for path, group, leaf in layout if layout is not None else _layout(kb):
-        if path not in facts:
-            continue
-        value = facts[path]
-        target = fact if group is None else fact.setdefault(group, {})
-        target[leaf] = value
-        if isinstance(value, list):
-            target[_list_count(leaf)] = len(value)
+    for path, key in layout if layout is not None else _layout(kb):
+        if path in facts:
+            value = facts[path]
+            fact[key] = value
+            if isinstance(value, list):
+                fact[list_count(key)] = len(value)
     return fact
 
 
@@ -162,7 +141,7 @@ class Engine:
             for name, spec in definitions.items()
         }
         self._layout = _layout(kb)
-        self._derived = {r.id for r in kb.rules if r.kind == "derived"}
+        self._derived = {r.id for r in kb.rules if r.category == "derived"}
         self._lock = threading.Lock()
         self._sids = itertools.count(1)
         self._handle: int | None = None

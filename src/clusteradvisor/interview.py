@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InterviewAborted, OutputError, RegionError
-from .knowledge import KnowledgeBase, evaluate_all, load_knowledge_base
+from .knowledge import KnowledgeBase, evaluate_all, load_knowledge_base, truth
 from .output import write_atomic
 from .region import MAX_TEXT, format_region, load_regions, read_text
 from .vocabulary import UNKNOWN, Field, Vocabulary
@@ -53,7 +53,7 @@ _CONTROL_NAMES = {
     "\x7f": "DELETE",
     "\x85": "NEXT LINE",
 }
-_KIND_WORDS = {"recommendation": "advice", "derived": "situation"}
+_CATEGORY_WORDS = {"recommendation": "advice", "derived": "situation"}
 
 Ask = Callable[["Prompt"], str]
 Say = Callable[[str], None]
@@ -326,8 +326,8 @@ def answers_from_text(text: str, path: str, vocabulary: Vocabulary) -> dict[str,
         )
     answers = {p: v for p, v in regions[0].facts.items() if p != "schema_version"}
     document = next(d for d in load_all(text) if d is not None)
-    for path_, f in vocabulary.fields.items():
-        if f.ask and path_ not in answers and _marked_unknown(document, path_):
+    for path_, f in ((f.path, f) for f in vocabulary.file_fields):
+        if f.asked and path_ not in answers and _marked_unknown(document, path_):
             answers[path_] = UNKNOWN
     return answers
 
@@ -366,7 +366,7 @@ class Interview:
 
     def __post_init__(self) -> None:
         self.vocabulary = self.kb.vocabulary
-        self.order = [p for p, f in self.vocabulary.fields.items() if f.ask]
+        self.order = [f.path for f in self.vocabulary.file_fields if f.asked]
         self.index = {p: i for i, p in enumerate(self.order)}
         self.titles = {s.id: s.title for s in self.vocabulary.sections}
         self.section_ids = [s.id for s in self.vocabulary.sections]
@@ -384,12 +384,12 @@ class Interview:
         result: list[str] = []
         for path in self.order:
             readers = self.kb.readers.get(path, ())
-            if not readers:
+            precondition = self.kb.ask_when.get(path)
+            status = evaluate_all(self.kb, facts) if readers or precondition is not None else {}
+            if precondition is not None and truth(precondition, facts, status) is not True:
+                pass  # the map's "only when": not asked, and never an information gap either
+            elif not readers or any(status[r] is None for r in readers):
                 result.append(path)
-            else:
-                status = evaluate_all(self.kb, facts)
-                if any(status[r] is None for r in readers):
-                    result.append(path)
             value = answers.get(path, UNKNOWN)
             if not _is_unknown(value):
                 facts[path] = value
@@ -536,7 +536,7 @@ class Interview:
     def why(self, path: str) -> tuple[str, ...]:
         """Titles of the advice and situations whose conditions read `path`, with their kind."""
         rules = [self.kb.by_id[r] for r in self.kb.readers.get(path, ())]
-        return tuple(f"{_KIND_WORDS[r.kind]}: {r.title}" for kind in _KIND_WORDS for r in rules if r.kind == kind)
+        return tuple(f"{_CATEGORY_WORDS[r.category]}: {r.title}" for category in _CATEGORY_WORDS for r in rules if r.category == category)
 
     def explain(self, path: str) -> str:
         """The help text and WHY the question is asked, for `?`."""
@@ -547,7 +547,7 @@ class Interview:
             lines.append("  Why it is asked: the answer helps decide")
             lines += [_wrap(item, "    - ").replace("\n    - ", "\n      ") for item in why]
         elif self.kb.readers.get(path):
-            lines.append("  Why it is asked: it shows which strengths and which case of the study fit the region.")
+            lines.append("  Why it is asked: it shows which case of the study the region resembles.")
         else:
             lines.append("  Why it is asked: it names and places the region in the memo; no advice depends on it.")
         return "\n".join(lines)

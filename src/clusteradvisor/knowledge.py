@@ -1,8 +1,10 @@
 """The rule base: reading rules/*.yaml into checked Rule objects, and three-valued evaluation.
 
-Rules are data. Each holds one condition tree over region fields and derived facts. The engine
-module compiles the same trees for durable_rules; the three-valued evaluator here answers what the
-engine cannot: which rules are still undecided while fields are unknown (gaps, scores, skip logic).
+Rules are data (knowledge map v2). A derived fact or a pattern holds when its `when` holds. A
+recommendation is a `remedy` (fires when `applies` and `deficit` both hold; scored) or a `next_step`
+(fires when `when` holds; never scored). The engine module compiles each rule's firing condition for
+durable_rules; the three-valued evaluator here answers what the engine cannot: which rules are still
+undecided while fields are unknown (gaps, scores, skip logic, explanations).
 """
 
 from __future__ import annotations
@@ -18,12 +20,17 @@ from typing import Any
 import yaml
 
 from .errors import KnowledgeBaseError
+from .operators import OPERATORS, operators_for
 from .resources import data_dir
 from .vocabulary import Field, Vocabulary, load_vocabulary
 from .yamlio import describe_yaml_error, error_line, key_lines, load_one
 
-KINDS = ("derived", "pattern", "recommendation", "strength")
+CATEGORIES = ("derived", "pattern", "recommendation")
 PRIORITIES = ("critical", "high", "medium", "low")
+STAGES = ("diagnose", "people", "design", "money", "networks")
+KINDS = ("remedy", "next_step")
+EVIDENCE = ("prescribed", "observed", "inferred")
+ACTORS = ("national", "regional", "municipal", "support_centre", "firms", "university")
 DIMENSIONS = {
     "F1": "Autonomous development",
     "F2": "Innovation and flexibility",
@@ -34,22 +41,27 @@ DIMENSIONS = {
     "S3": "Key persons",
     "N": "Networks and innovation",
 }
-OPERATORS: dict[str, tuple[str, ...]] = {
-    "boolean": ("eq", "ne"),
-    "choice": ("eq", "ne", "in"),
-    "integer": ("eq", "ne", "in", "gte", "gt", "lte", "lt"),
-    "choices": ("contains", "contains_any", "empty"),
-    "words": ("contains", "contains_any", "empty"),
+_LISTS = {"derived": "derived", "patterns": "pattern", "recommendations": "recommendation"}
+_COMMON_KEYS = {"id", "title", "when", "lines", "source"}
+_KEYS = {
+    "derived": _COMMON_KEYS | {"meaning"},
+    "pattern": _COMMON_KEYS | {"meaning", "case", "peers"},
+    "recommendation": _COMMON_KEYS
+    | {"order", "dimension", "stage", "kind", "priority", "actor", "evidence", "case_fact", "applies", "deficit"}
+    | {"supersedes", "peers", "advice", "success", "variants"},
 }
-_ALL_OPS = tuple(dict.fromkeys(op for ops in OPERATORS.values() for op in ops))
-_RULE_KEYS = {"id", "kind", "dimension", "priority", "when", "title", "advice", "source", "case"}
-
+_REQUIRED = {
+    "derived": ("id", "title", "when", "meaning", "lines", "source"),
+    "pattern": ("id", "title", "when", "meaning", "lines", "source", "case", "peers"),
+    "recommendation": ("id", "order", "title", "dimension", "stage", "kind", "priority", "actor", "evidence", "lines", "source", "advice", "success"),
+}
 _ID = re.compile(r"[a-z0-9][a-z0-9-]*")
+_VARIANT_ID = re.compile(r"[a-z0-9][a-z0-9_]*")
 Truth = bool | None  # None: undecided, because a field it reads is unknown
 
 
 @dataclass(frozen=True)
-class Test:
+class FieldTest:
     """A comparison of one region field with a value."""
 
     field: str
@@ -78,34 +90,76 @@ class AnyOf:
     items: tuple[Condition, ...]
 
 
-Condition = Test | Derived | All | AnyOf
+Condition = FieldTest | Derived | All | AnyOf
+ALWAYS = All(())  # holds for every region
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Advice worded for a particular situation: replaces the default when its condition holds."""
+
+    id: str
+    when: Condition
+    advice: str
 
 
 @dataclass(frozen=True)
 class Rule:
-    """One derived fact, pattern, recommendation or strength."""
+    """One derived fact, pattern or recommendation (remedy or next step)."""
 
     id: str
-    kind: str
+    category: str
     title: str
-    advice: str
+    when: Condition  # the firing condition; for a remedy, applies AND deficit
     source: str
-    when: Condition
+    lines: str
     file: str
     theme: str
-    dimension: str | None = None
-    priority: str | None = None
+    meaning: str = ""
     case: str | None = None
+    peers: tuple[str, ...] = ()
+    order: int = 0
+    dimension: str | None = None
+    stage: str | None = None
+    kind: str | None = None
+    priority: str | None = None
+    actor: tuple[str, ...] = ()
+    evidence: str | None = None
+    case_fact: str | None = None
+    applies: Condition | None = None
+    deficit: Condition | None = None
+    supersedes: tuple[str, ...] = ()
+    advice: str = ""
+    success: str = ""
+    variants: tuple[Variant, ...] = ()
+
+    @property
+    def is_remedy(self) -> bool:
+        """Whether this is a recommendation that fires on a deficit (and counts in the scores)."""
+        return self.kind == "remedy"
 
     @property
     def fields(self) -> frozenset[str]:
-        """Region fields this rule's own condition reads (not through derived facts)."""
-        return frozenset(t.field for t in iter_tests(self.when))
+        """Region fields this rule's own conditions read (variants included; not through derived facts)."""
+        return frozenset(t.field for c in self.conditions for t in iter_tests(c))
 
     @property
     def derived_refs(self) -> frozenset[str]:
-        """Derived facts this rule's condition reads."""
-        return frozenset(_iter_derived(self.when))
+        """Derived facts this rule's conditions read (variants included)."""
+        return frozenset(d for c in self.conditions for d in _iter_derived(c))
+
+    @property
+    def conditions(self) -> tuple[Condition, ...]:
+        """The firing condition and every variant condition."""
+        return (self.when, *(v.when for v in self.variants))
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """Two recommendations that pull in different directions when both fire, and how to do both."""
+
+    pair: tuple[str, str]
+    reconcile: str
 
 
 @dataclass(frozen=True)
@@ -114,6 +168,7 @@ class KnowledgeBase:
 
     vocabulary: Vocabulary
     rules: tuple[Rule, ...]
+    conflicts: tuple[Conflict, ...]
     version: str
     files: tuple[str, ...]
 
@@ -122,31 +177,62 @@ class KnowledgeBase:
         """Rules by id."""
         return {r.id: r for r in self.rules}
 
-    def of_kind(self, kind: str) -> tuple[Rule, ...]:
-        """Rules of one kind, in definition order."""
-        return tuple(r for r in self.rules if r.kind == kind)
+    def of_category(self, category: str) -> tuple[Rule, ...]:
+        """Rules of one category, in definition order."""
+        return tuple(r for r in self.rules if r.category == category)
+
+    @functools.cached_property
+    def recommendations(self) -> tuple[Rule, ...]:
+        """Recommendations in the knowledge map's order (its section 7.2)."""
+        return tuple(sorted(self.of_category("recommendation"), key=lambda r: r.order))
 
     @functools.cached_property
     def derived_order(self) -> tuple[Rule, ...]:
         """Derived rules so that every derived fact comes after those it reads."""
-        return _topological(self.of_kind("derived"))
+        return _topological(self.of_category("derived"))
 
     @functools.cached_property
     def evaluators(self) -> tuple[tuple[str, Evaluator], ...]:
-        """Compiled three-valued evaluators, derived facts first in dependency order."""
-        ordered = list(self.derived_order) + [r for r in self.rules if r.kind != "derived"]
+        """Compiled three-valued evaluators of each rule's firing condition, derived facts first."""
+        ordered = list(self.derived_order) + [r for r in self.rules if r.category != "derived"]
         return tuple((rule.id, compile_truth(rule.when)) for rule in ordered)
 
     @functools.cached_property
-    def ranked_readers(self) -> tuple[tuple[str, tuple[Rule, ...]], ...]:
-        """Each field some rule reads, with its readers most important first (see `importance`)."""
-        return tuple((path, tuple(sorted((self.by_id[i] for i in ids), key=importance))) for path, ids in self.readers.items() if ids)
+    def remedy_parts(self) -> tuple[tuple[Rule, Evaluator | None, Evaluator], ...]:
+        """(remedy, its `applies` evaluator or None for always, its `deficit` evaluator), in map order."""
+        return tuple(
+            (r, compile_truth(r.applies) if r.applies is not None else None, compile_truth(r.deficit))
+            for r in self.recommendations
+            if r.is_remedy and r.deficit is not None
+        )
 
     @functools.cached_property
-    def by_dimension(self) -> tuple[tuple[str, str, tuple[Rule, ...]], ...]:
-        """(dimension, name, its recommendations) for every dimension of the paper's framework."""
-        recommendations = self.of_kind("recommendation")
-        return tuple((d, name, tuple(r for r in recommendations if r.dimension == d)) for d, name in DIMENSIONS.items())
+    def variant_evaluators(self) -> dict[str, tuple[tuple[str, Evaluator], ...]]:
+        """For each rule with variants: (variant id, evaluator) in the order they are tried."""
+        return {r.id: tuple((v.id, compile_truth(v.when)) for v in r.variants) for r in self.rules if r.variants}
+
+    @functools.cached_property
+    def superseded_by(self) -> dict[str, tuple[str, ...]]:
+        """For each rule some rule supersedes: the ids of the rules that supersede it."""
+        table: dict[str, list[str]] = {}
+        for rule in self.recommendations:
+            for other in rule.supersedes:
+                table.setdefault(other, []).append(rule.id)
+        return {k: tuple(v) for k, v in table.items()}
+
+    @functools.cached_property
+    def ask_when(self) -> dict[str, Condition]:
+        """The questionnaire precondition of each field that has one (map section 2.3, "only when")."""
+        problems: list[str] = []
+        table: dict[str, Condition] = {}
+        for f in self.vocabulary.fields.values():
+            if f.ask_when is not None:
+                condition = _parse_condition(f.ask_when, self.vocabulary, problems, f"{f.path}.ask_when")
+                if condition is not None:
+                    table[f.path] = condition
+        if problems:
+            raise KnowledgeBaseError(problems)
+        return table
 
     @functools.cached_property
     def reads(self) -> dict[str, frozenset[str]]:
@@ -168,19 +254,21 @@ class KnowledgeBase:
                 table[path].append(rule.id)
         return {path: tuple(ids) for path, ids in table.items()}
 
+    @functools.cached_property
+    def industry_words_read(self) -> frozenset[str]:
+        """Industry words some rule tests for (other words in a region change no advice)."""
+        words: set[str] = set()
+        for rule in self.rules:
+            for c in rule.conditions:
+                for t in iter_tests(c):
+                    if t.field == "industries" and t.op in ("contains", "contains_any"):
+                        words.update(t.value if isinstance(t.value, tuple) else (t.value,))
+        return frozenset(words)
 
-_KIND_RANK = {"recommendation": 0, "pattern": 1, "derived": 2, "strength": 3}
 
-
-def importance(rule: Rule) -> tuple[int, int, str]:
-    """Sort key: recommendations first, then patterns, derived facts, strengths; by priority, then id."""
-    priority = PRIORITIES.index(rule.priority) if rule.priority else len(PRIORITIES)
-    return (_KIND_RANK[rule.kind], priority, rule.id)
-
-
-def iter_tests(condition: Condition) -> Iterable[Test]:
+def iter_tests(condition: Condition) -> Iterable[FieldTest]:
     """Yield every field test in a condition tree."""
-    if isinstance(condition, Test):
+    if isinstance(condition, FieldTest):
         yield condition
     elif isinstance(condition, (All, AnyOf)):
         for item in condition.items:
@@ -198,34 +286,11 @@ def _iter_derived(condition: Condition) -> Iterable[str]:
 # ---------------------------------------------------------------- three-valued evaluation
 
 
-def test_truth(test: Test, facts: Mapping[str, Any]) -> Truth:
+def field_truth(test: FieldTest, facts: Mapping[str, Any]) -> Truth:
     """Evaluate one test: True, False, or None when the field is unknown."""
     if test.field not in facts:
         return None
-    value = facts[test.field]
-    op, expected = test.op, test.value
-    if op == "eq":
-        return bool(value == expected)
-    if op == "ne":
-        return bool(value != expected)
-    if op == "in":
-        return value in expected
-    if op == "contains":
-        return expected in value
-    if op == "contains_any":
-        return any(item in value for item in expected)
-    if op == "empty":
-        return (len(value) == 0) is expected
-    if op == "gte":
-        return bool(value >= expected)
-    if op == "gt":
-        return bool(value > expected)
-    if op == "lte":
-        return bool(value <= expected)
-    if op == "lt":
-        return bool(value < expected)
-    raise AssertionError(f"unchecked operator {op}")
-
+    return OPERATORS[test.op].decide(facts[test.field], test.value)
 
 Evaluator = Callable[[Mapping[str, Any], Mapping[str, Truth]], Truth]
 
@@ -236,9 +301,13 @@ def compile_truth(condition: Condition) -> Evaluator:
     A test on an unknown field is None (undecided); `all` is False as soon as one part is False,
     `any` is True as soon as one part is True, and otherwise either is None if a part is undecided.
     """
-    if isinstance(condition, Test):
-        test = condition
-        return lambda facts, derived: test_truth(test, facts)
+    if isinstance(condition, FieldTest):
+        path, decide, expected = condition.field, OPERATORS[condition.op].decide, condition.value
+
+        def test(facts: Mapping[str, Any], derived: Mapping[str, Truth]) -> Truth:
+            return decide(facts[path], expected) if path in facts else None
+
+        return test
     if isinstance(condition, Derived):
         name = condition.id
         return lambda facts, derived: derived.get(name)
@@ -259,11 +328,16 @@ def compile_truth(condition: Condition) -> Evaluator:
 
 
 def evaluate_all(kb: KnowledgeBase, facts: Mapping[str, Any]) -> dict[str, Truth]:
-    """Return the three-valued status of every rule for the given known facts."""
+    """Return the three-valued status of every rule's firing condition for the given known facts."""
     status: dict[str, Truth] = {}
     for rule_id, evaluator in kb.evaluators:
         status[rule_id] = evaluator(facts, status)
     return status
+
+
+def truth(condition: Condition, facts: Mapping[str, Any], status: Mapping[str, Truth]) -> Truth:
+    """Evaluate one condition three-valued (derived facts taken from `status`)."""
+    return compile_truth(condition)(facts, status)
 
 
 # ---------------------------------------------------------------- loading and checking
@@ -280,89 +354,176 @@ def load_knowledge_base(rules_dir: str | None = None) -> KnowledgeBase:
     digest = hashlib.sha256(vocabulary.digest_source.encode("utf-8"))
     problems: list[str] = []
     rules: list[Rule] = []
+    conflicts: list[tuple[Any, str]] = []
     for path in files:
         text = path.read_text(encoding="utf-8")
         digest.update(f"\0{path.name}\0".encode())
         digest.update(text.encode("utf-8"))
-        rules.extend(_parse_rule_file(text, _display(path), vocabulary, problems))
-    problems.extend(_cross_check(rules))
+        found, pairs = _parse_rule_file(text, _display(path), vocabulary, problems)
+        rules.extend(found)
+        conflicts.extend(pairs)
+    checked = _cross_check(rules, conflicts, problems)
     if problems:
         raise KnowledgeBaseError(problems)
-    return KnowledgeBase(vocabulary, tuple(rules), digest.hexdigest()[:12], tuple(p.name for p in files))
+    kb = KnowledgeBase(vocabulary, tuple(rules), checked, digest.hexdigest()[:12], tuple(p.name for p in files))
+    kb.ask_when  # noqa: B018  # parse the questionnaire preconditions now: a bad one is a load error
+    return kb
 
 
 def _display(path: Path) -> str:
     return f"{path.parent.name}/{path.name}"
 
 
-def _parse_rule_file(text: str, source: str, vocabulary: Vocabulary, problems: list[str]) -> list[Rule]:
+def _parse_rule_file(text: str, source: str, vocabulary: Vocabulary, problems: list[str]) -> tuple[list[Rule], list[tuple[Any, str]]]:
     try:
         data = load_one(text)
     except yaml.YAMLError as err:
         problems.append(f"{source}:{error_line(err) or '?'}: not valid YAML: {describe_yaml_error(err)}.")
-        return []
-    if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
-        problems.append(f"{source}: must be a mapping with `theme:` and a `rules:` list.")
-        return []
-    lines: dict[str, int] | None = None  # composed again only when a problem needs a line number
-    theme = str(data.get("theme", Path(source).stem))
+        return [], []
+    allowed = {"theme", "conflicts", *_LISTS}
+    if not isinstance(data, dict) or not set(data) & (allowed - {"theme"}) or set(data) - allowed:
+        problems.append(f"{source}: must be a mapping with `theme:` and any of the lists {', '.join(sorted(allowed - {'theme'}))}.")
+        return [], []
+    lines: dict[str, int] | None = None  # composed only when a problem needs a line number
+    theme = " ".join(str(data.get("theme", Path(source).stem)).split())
     parsed: list[Rule] = []
-    for index, raw in enumerate(data["rules"]):
-        local: list[str] = []
-        rule = _parse_rule(raw, vocabulary, local, source, theme)
-        if local:
-            lines = lines if lines is not None else (key_lines(text) or [{}])[0]
-            where = f"{source}:{lines.get(f'rules[{index}]', '?')}"
-            rid = raw.get("id", f"#{index + 1}") if isinstance(raw, dict) else f"#{index + 1}"
-            problems.extend(f"{where}: rule {rid}: {message}" for message in local)
-        if rule is not None and not local:
-            parsed.append(rule)
-    return parsed
+    for key, category in _LISTS.items():
+        entries = data.get(key) or []
+        if not isinstance(entries, list):
+            problems.append(f"{source}: `{key}` must be a list.")
+            continue
+        for index, raw in enumerate(entries):
+            local: list[str] = []
+            rule = _parse_rule(raw, category, vocabulary, local, source, theme)
+            if local:
+                lines = lines if lines is not None else (key_lines(text) or [{}])[0]
+                where = f"{source}:{lines.get(f'{key}[{index}]', '?')}"
+                rid = raw.get("id", f"#{index + 1}") if isinstance(raw, dict) else f"#{index + 1}"
+                problems.extend(f"{where}: {category} {rid}: {message}" for message in local)
+            elif rule is not None:
+                parsed.append(rule)
+    pairs: list[tuple[Any, str]] = []
+    for index, raw in enumerate(data.get("conflicts") or []):
+        if not isinstance(raw, dict) or set(raw) != {"pair", "reconcile"} or not raw["reconcile"]:
+            problems.append(f"{source}: conflicts[{index}]: needs exactly `pair` (two rule ids) and `reconcile` (text).")
+            continue
+        pairs.append((raw["pair"], " ".join(str(raw["reconcile"]).split())))
+    return parsed, pairs
 
 
-def _parse_rule(raw: Any, vocabulary: Vocabulary, problems: list[str], source: str, theme: str) -> Rule | None:
+def _text(raw: Mapping[str, Any], key: str) -> str:
+    return " ".join(str(raw.get(key, "")).split())
+
+
+def _parse_rule(raw: Any, category: str, vocabulary: Vocabulary, problems: list[str], source: str, theme: str) -> Rule | None:
     if not isinstance(raw, dict):
         problems.append("must be a mapping")
         return None
-    for key in sorted(set(raw) - _RULE_KEYS):
-        problems.append(f"unknown key `{key}` (allowed: {', '.join(sorted(_RULE_KEYS))})")
-    for key in ("id", "kind", "title", "advice", "source", "when"):
-        if not raw.get(key):
+    for key in sorted(set(raw) - _KEYS[category]):
+        problems.append(f"unknown key `{key}` (allowed: {', '.join(sorted(_KEYS[category]))})")
+    for key in _REQUIRED[category]:
+        if raw.get(key) in (None, "", []):
             problems.append(f"`{key}` is required")
     if raw.get("id") and not _ID.fullmatch(str(raw["id"])):
         problems.append("id must be lower-case letters, digits and dashes")
     kind = raw.get("kind")
-    if kind is not None and kind not in KINDS:
-        problems.append(f"kind {kind!r} is not one of {', '.join(KINDS)}")
-    dimension, priority = raw.get("dimension"), raw.get("priority")
-    if kind in ("recommendation", "strength"):
-        if dimension not in DIMENSIONS:
-            problems.append(f"dimension {dimension!r} is not one of {', '.join(DIMENSIONS)}")
-    elif dimension is not None:
-        problems.append(f"a {kind} rule takes no dimension")
-    if kind == "recommendation":
-        if priority not in PRIORITIES:
-            problems.append(f"priority {priority!r} is not one of {', '.join(PRIORITIES)}")
-    elif priority is not None:
-        problems.append(f"a {kind} rule takes no priority")
-    if raw.get("case") is not None and kind != "pattern":
-        problems.append("only a pattern rule takes `case`")
-    condition = _parse_condition(raw.get("when"), vocabulary, problems, "when") if raw.get("when") else None
-    if problems or condition is None:
+    applies = deficit = None
+    if category == "recommendation":
+        _check_choice(raw, "dimension", tuple(DIMENSIONS), problems)
+        _check_choice(raw, "stage", STAGES, problems)
+        _check_choice(raw, "kind", KINDS, problems)
+        _check_choice(raw, "priority", PRIORITIES, problems)
+        _check_choice(raw, "evidence", EVIDENCE, problems)
+        actors = raw.get("actor")
+        if not isinstance(actors, list) or not actors or any(a not in ACTORS for a in actors) or len(set(actors)) != len(actors):
+            problems.append(f"actor must be a list of distinct actors from {', '.join(ACTORS)}, lead first")
+        order = raw.get("order")
+        if not isinstance(order, int) or isinstance(order, bool) or order < 1:
+            problems.append("order must be a whole number from 1 (the knowledge map's plan order)")
+        if kind == "remedy":
+            if "when" in raw:
+                problems.append("a remedy takes `applies` and `deficit`, not `when`")
+            if "deficit" not in raw:
+                problems.append("a remedy needs `deficit`")
+            deficit = _parse_condition(raw.get("deficit"), vocabulary, problems, "deficit") if "deficit" in raw else None
+            applies = _parse_condition(raw["applies"], vocabulary, problems, "applies") if "applies" in raw else None
+        elif kind == "next_step":
+            if "applies" in raw or "deficit" in raw:
+                problems.append("a next step takes `when`, not `applies` or `deficit`")
+            if "when" not in raw:
+                problems.append("a next step needs `when`")
+    elif "when" not in raw:
+        problems.append("`when` is required")
+    when: Condition | None
+    if category == "recommendation" and kind == "remedy":
+        if deficit is None:
+            when = None
+        elif applies is None or applies == ALWAYS:
+            when = deficit
+        else:
+            when = applies if deficit == ALWAYS else All((applies, deficit))
+    else:
+        when = _parse_condition(raw.get("when"), vocabulary, problems, "when") if "when" in raw else None
+    variants = _parse_variants(raw.get("variants"), vocabulary, problems)
+    for key in ("peers", "supersedes"):
+        value = raw.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            problems.append(f"{key} must be a list of names")
+    if problems or when is None:
         return None
     return Rule(
         id=str(raw["id"]),
-        kind=str(kind),
-        title=" ".join(str(raw["title"]).split()),
-        advice=" ".join(str(raw["advice"]).split()),
-        source=" ".join(str(raw["source"]).split()),
-        when=condition,
+        category=category,
+        title=_text(raw, "title"),
+        when=when,
+        source=_text(raw, "source"),
+        lines=_text(raw, "lines"),
         file=source,
         theme=theme,
-        dimension=dimension,
-        priority=priority,
-        case=None if raw.get("case") is None else str(raw["case"]),
+        meaning=_text(raw, "meaning"),
+        case=_text(raw, "case") or None,
+        peers=tuple(raw.get("peers", [])),
+        order=int(raw.get("order", 0)),
+        dimension=raw.get("dimension"),
+        stage=raw.get("stage"),
+        kind=kind,
+        priority=raw.get("priority"),
+        actor=tuple(raw.get("actor", [])),
+        evidence=raw.get("evidence"),
+        case_fact=_text(raw, "case_fact") or None,
+        applies=applies,
+        deficit=deficit,
+        supersedes=tuple(raw.get("supersedes", [])),
+        advice=_text(raw, "advice"),
+        success=_text(raw, "success"),
+        variants=variants,
     )
+
+
+def _check_choice(raw: Mapping[str, Any], key: str, allowed: tuple[str, ...], problems: list[str]) -> None:
+    if key in raw and raw[key] not in allowed:
+        problems.append(f"{key} {raw[key]!r} is not one of {', '.join(allowed)}")
+
+
+def _parse_variants(raw: Any, vocabulary: Vocabulary, problems: list[str]) -> tuple[Variant, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not raw:
+        problems.append("variants must be a non-empty list")
+        return ()
+    variants: list[Variant] = []
+    for index, item in enumerate(raw):
+        where = f"variants[{index}]"
+        if not isinstance(item, dict) or set(item) != {"id", "when", "advice"}:
+            problems.append(f"{where}: needs exactly `id`, `when` and `advice`")
+            continue
+        if not _VARIANT_ID.fullmatch(str(item["id"])) or item["id"] == "default" or any(v.id == item["id"] for v in variants):
+            problems.append(f"{where}: id must be a distinct lower-case word other than `default`")
+            continue
+        condition = _parse_condition(item["when"], vocabulary, problems, f"{where}.when")
+        if condition is not None:
+            variants.append(Variant(str(item["id"]), condition, _text(item, "advice")))
+    return tuple(variants)
 
 
 def _parse_condition(raw: Any, vocabulary: Vocabulary, problems: list[str], where: str) -> Condition | None:
@@ -371,13 +532,15 @@ def _parse_condition(raw: Any, vocabulary: Vocabulary, problems: list[str], wher
         return None
     if "all" in raw or "any" in raw:
         key = "all" if "all" in raw else "any"
+        if set(raw) == {"all"} and raw["all"] == []:
+            return ALWAYS  # the map's "always": an empty `all` holds whatever the facts
         if set(raw) != {key} or not isinstance(raw[key], list) or not raw[key]:
-            problems.append(f"{where}.{key}: must be the only key and hold a non-empty list")
+            problems.append(f"{where}.{key}: must be the only key and hold a non-empty list (or `all: []` for always)")
             return None
         items = [_parse_condition(item, vocabulary, problems, f"{where}.{key}[{i}]") for i, item in enumerate(raw[key])]
-        if any(item is None for item in items):
-            return None
         checked = tuple(item for item in items if item is not None)
+        if len(checked) != len(items):
+            return None
         return All(checked) if key == "all" else AnyOf(checked)
     if "derived" in raw:
         if set(raw) != {"derived"} or not isinstance(raw["derived"], str):
@@ -390,7 +553,7 @@ def _parse_condition(raw: Any, vocabulary: Vocabulary, problems: list[str], wher
         problems.append(f"{where}.field: {field_path!r} is not a field of the vocabulary")
         return None
     f = vocabulary.fields[field_path]
-    allowed_ops = OPERATORS.get(f.type, ())
+    allowed_ops = operators_for(f.type)
     if len(ops) != 1 or ops[0] not in allowed_ops:
         shown = ", ".join(ops) or "none"
         problems.append(
@@ -403,9 +566,9 @@ def _parse_condition(raw: Any, vocabulary: Vocabulary, problems: list[str], wher
     if message:
         problems.append(f"{where}.{op}: {message}")
         return None
-    if op in ("in", "contains_any"):
+    if OPERATORS[op].operand == "values":
         value = tuple(value)
-    return Test(field_path, op, value)
+    return FieldTest(field_path, op, value)
 
 
 def _check_operand(f: Field, op: str, value: Any) -> str | None:
@@ -419,9 +582,10 @@ def _check_operand(f: Field, op: str, value: Any) -> str | None:
         return isinstance(item, str) and bool(item)
 
     allowed = f" (allowed: {', '.join(f.allowed)})" if f.allowed else f" ({f.type} value expected)"
-    if op == "empty":
+    operand = OPERATORS[op].operand
+    if operand == "flag":
         return None if isinstance(value, bool) else "must be true or false"
-    if op in ("in", "contains_any"):
+    if operand == "values":
         if not isinstance(value, list) or not value:
             return "must be a non-empty list"
         bad = [item for item in value if not scalar_ok(item)]
@@ -429,23 +593,50 @@ def _check_operand(f: Field, op: str, value: Any) -> str | None:
     return None if scalar_ok(value) else f"{value!r} does not fit {f.path}{allowed}"
 
 
-def _cross_check(rules: list[Rule]) -> list[str]:
-    problems: list[str] = []
+def _cross_check(rules: list[Rule], raw_conflicts: list[tuple[Any, str]], problems: list[str]) -> tuple[Conflict, ...]:
     seen: dict[str, Rule] = {}
     for rule in rules:
         if rule.id in seen:
-            problems.append(f"{rule.file}: rule {rule.id}: duplicate id (first in {seen[rule.id].file})")
+            problems.append(f"{rule.file}: {rule.category} {rule.id}: duplicate id (first in {seen[rule.id].file})")
         seen[rule.id] = rule
-    derived_ids = {r.id for r in rules if r.kind == "derived"}
+    derived_ids = {r.id for r in rules if r.category == "derived"}
+    recommendations = {r.id: r for r in rules if r.category == "recommendation"}
+    orders: dict[int, str] = {}
     for rule in rules:
         for ref in sorted(rule.derived_refs - derived_ids):
-            problems.append(f"{rule.file}: rule {rule.id}: reads derived fact {ref!r}, which no derived rule defines")
+            problems.append(f"{rule.file}: {rule.category} {rule.id}: reads derived fact {ref!r}, which no derived rule defines")
+        if rule.category == "recommendation":
+            if rule.order in orders:
+                problems.append(f"{rule.file}: recommendation {rule.id}: order {rule.order} is also {orders[rule.order]}'s")
+            orders[rule.order] = rule.id
+            for other in rule.supersedes:
+                if other not in recommendations or other == rule.id:
+                    problems.append(f"{rule.file}: recommendation {rule.id}: supersedes {other!r}, which is not another recommendation")
+    for rule in recommendations.values():
+        for other in rule.supersedes:
+            if other in recommendations and recommendations[other].supersedes:
+                problems.append(f"rule base: {rule.id} supersedes {other}, which supersedes others in turn: a superseded rule may not supersede others (no chains)")
+    conflicts: list[Conflict] = []
+    seen_pairs: set[frozenset[str]] = set()
+    for pair, reconcile in raw_conflicts:
+        if not isinstance(pair, list) or len(pair) != 2 or not all(isinstance(p, str) for p in pair) or pair[0] == pair[1]:
+            problems.append(f"rules/conflicts: pair {pair!r} must name two different recommendations")
+            continue
+        unknown = [p for p in pair if p not in recommendations]
+        if unknown:
+            problems.append(f"rules/conflicts: pair {pair!r} names {', '.join(unknown)}, which is not a recommendation")
+            continue
+        if frozenset(pair) in seen_pairs:
+            problems.append(f"rules/conflicts: pair {pair!r} is declared twice")
+            continue
+        seen_pairs.add(frozenset(pair))
+        conflicts.append(Conflict((pair[0], pair[1]), reconcile))
     if not problems:
         try:
-            _topological([r for r in rules if r.kind == "derived"])
+            _topological([r for r in rules if r.category == "derived"])
         except KnowledgeBaseError as err:
             problems.extend(err.messages)
-    return problems
+    return tuple(conflicts)
 
 
 def _topological(derived: Iterable[Rule]) -> tuple[Rule, ...]:
@@ -455,9 +646,41 @@ def _topological(derived: Iterable[Rule]) -> tuple[Rule, ...]:
     while pending:
         ready = [r for r in pending.values() if r.derived_refs <= done]
         if not ready:
-            raise KnowledgeBaseError(f"derived facts depend on each other in a cycle: {', '.join(sorted(pending))}")
+            raise KnowledgeBaseError(f"rule base: derived facts depend on each other in a cycle: {', '.join(sorted(pending))}")
         for rule in ready:
             ordered.append(rule)
             done.add(rule.id)
             del pending[rule.id]
     return tuple(ordered)
+
+
+# ---------------------------------------------------------------- showing conditions
+
+_OP_TEXT = {"eq": "=", "ne": "!=", "gte": ">=", "gt": ">", "lte": "<=", "lt": "<", "contains": "has"}
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return "{" + ", ".join(_value_text(v) for v in value) + "}"
+    return str(value)
+
+
+def describe_condition(condition: Condition) -> str:
+    """Write a condition in plain notation: `network.form has one_to_many and (a = x or <derived>)`."""
+    if isinstance(condition, FieldTest):
+        if condition.op == "empty":
+            return f"{condition.field} is {'empty' if condition.value else 'not empty'}"
+        if condition.op == "in":
+            return f"{condition.field} in {_value_text(condition.value)}"
+        if condition.op == "contains_any":
+            return f"{condition.field} has any of {_value_text(condition.value)}"
+        return f"{condition.field} {_OP_TEXT[condition.op]} {_value_text(condition.value)}"
+    if isinstance(condition, Derived):
+        return f"<{condition.id}>"
+    if not condition.items:
+        return "always"
+    joiner = " and " if isinstance(condition, All) else " or "
+    parts = [describe_condition(item) for item in condition.items]
+    return joiner.join(f"({p})" if isinstance(item, (All, AnyOf)) and len(item.items) > 1 else p for p, item in zip(parts, condition.items, strict=True))

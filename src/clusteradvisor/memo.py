@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import textwrap
 import traceback
 from pathlib import Path
@@ -12,166 +11,13 @@ from typing import Any
 
 import jinja2
 
-from . import __version__
+from .context import memo_context
 from .errors import TemplateError
-from .knowledge import DIMENSIONS, PRIORITIES
 from .resources import data_dir
-from .verdict import Finding, Reason, Verdict
+from .verdict import Verdict
 
 FORMATS = {"md": "memo.md.j2", "html": "memo.html.j2", "txt": "memo.txt.j2", "json": None}
-EXTENSIONS = {"md": "md", "html": "html", "txt": "txt", "json": "json"}
-PAPER = "a field study of Japanese cluster policy and SME networks in nine industrial districts"
 
-# The radar chart's geometry, in SVG user units; wide enough for the dimension names beside the axes.
-RADAR_WIDTH = 720
-RADAR_HEIGHT = 400
-RADAR_RADIUS = 140
-RADAR_RINGS = (25, 50, 75, 100)
-
-
-def _reason_text(reason: Reason) -> str:
-    if reason.derived is None:
-        return reason.text
-    inner = "; ".join(_reason_text(r) for r in reason.because)
-    return f"{reason.text} ({inner})" if inner else reason.text
-
-
-def _finding(finding: Finding, number: int | None = None) -> dict[str, Any]:
-    rule = finding.rule
-    return {
-        "number": number,
-        "id": rule.id,
-        "title": rule.title,
-        "advice": rule.advice,
-        "source": rule.source,
-        "priority": rule.priority,
-        "dimension": rule.dimension,
-        "dimension_name": DIMENSIONS.get(rule.dimension or "", ""),
-        "case": rule.case,
-        "because": [_reason_text(r) for r in finding.because],
-    }
-
-
-def _point(count: int, index: int, fraction: float) -> tuple[float, float]:
-    """The point `fraction` of the way out along axis `index` of `count` (the first points up)."""
-    angle = -math.pi / 2 + 2 * math.pi * index / count
-    return RADAR_WIDTH / 2 + RADAR_RADIUS * fraction * math.cos(angle), RADAR_HEIGHT / 2 + RADAR_RADIUS * fraction * math.sin(angle)
-
-
-def _xy(x: float, y: float) -> str:
-    # One decimal is far below a pixel; fixed formatting keeps the SVG byte-identical across runs.
-    return f"{x:.1f},{y:.1f}"
-
-
-@functools.cache
-def _radar_frame(count: int) -> tuple[tuple[dict[str, Any], ...], tuple[dict[str, Any], ...]]:
-    """The parts of the chart that do not depend on the scores: rings, axes and label places."""
-    cx, cy, radius = RADAR_WIDTH / 2, RADAR_HEIGHT / 2, RADAR_RADIUS
-    rings = []
-    for level in RADAR_RINGS:
-        fraction = level / 100
-        (x0, y0), (x1, y1) = _point(count, 0, fraction), _point(count, 1, fraction)
-        rings.append(
-            {
-                "level": level,
-                "points": " ".join(_xy(*_point(count, i, fraction)) for i in range(count)),
-                # The ring's value sits midway along its first edge, clear of the axes and their dots.
-                "lx": f"{(x0 + x1) / 2 + 2:.1f}",
-                "ly": f"{(y0 + y1) / 2 + 3:.1f}",
-            }
-        )
-    axes: list[dict[str, Any]] = []
-    for index in range(count):
-        end_x, end_y = _point(count, index, 1.0)
-        lx, ly = _point(count, index, 1.13)
-        dx, dy = lx - cx, ly - cy
-        anchor = "middle" if abs(dx) < radius * 0.2 else ("start" if dx > 0 else "end")
-        # Labels above the chart grow upwards, those below grow downwards, side ones are centred.
-        baseline = ly - 18 if dy < -radius * 0.5 else (ly + 12 if dy > radius * 0.5 else ly - 4)
-        axes.append(
-            {
-                "x": f"{end_x:.1f}",
-                "y": f"{end_y:.1f}",
-                "lx": f"{lx:.1f}",
-                "ly": f"{baseline:.1f}",
-                "ly2": f"{baseline + 16:.1f}",
-                "anchor": anchor,
-            }
-        )
-    return tuple(rings), tuple(axes)
-
-
-def radar(scores: list[tuple[str, str, int | None]]) -> dict[str, Any]:
-    """Lay out an SVG radar chart of (dimension, name, score 0-100 or None) in Python.
-
-    The first axis points up and the others follow clockwise. A score of None (no decided advice)
-    is drawn at the centre and labelled "n/a", so a missing score never looks like a perfect one.
-    Coordinates are strings with one decimal, so the SVG is the same bytes on every run.
-    """
-    count = len(scores)
-    rings, frame = _radar_frame(count)
-    axes = []
-    for index, (dimension, name, score) in enumerate(scores):
-        px, py = _point(count, index, (score or 0) / 100)
-        value = "n/a" if score is None else str(score)
-        axes.append(
-            frame[index]
-            | {"dimension": dimension, "name": name, "score": score, "value": value, "na": score is None, "px": f"{px:.1f}", "py": f"{py:.1f}"}
-        )
-    return {
-        "width": RADAR_WIDTH,
-        "height": RADAR_HEIGHT,
-        "cx": f"{RADAR_WIDTH / 2:.1f}",
-        "cy": f"{RADAR_HEIGHT / 2:.1f}",
-        "rings": [dict(ring) for ring in rings],
-        "axes": axes,
-        "polygon": " ".join(f"{a['px']},{a['py']}" for a in axes),
-    }
-
-
-def memo_context(verdict: Verdict) -> dict[str, Any]:
-    """The content every memo format shares, computed once in Python (templates only lay it out)."""
-    numbered = [_finding(f, i) for i, f in enumerate(verdict.recommendations, start=1)]
-    groups = [
-        {"priority": p, "title": p.capitalize(), "items": [f for f in numbered if f["priority"] == p]}
-        for p in PRIORITIES
-    ]
-    counts = verdict.counts()
-    region = verdict.region
-    return {
-        "region": {
-            "name": region.name,
-            "country": region.get("country"),
-            "area": region.get("area"),
-            "source": region.source,
-            "document": region.document,
-            "district_type": region.get("district_type"),
-        },
-        "tool_version": __version__,
-        "kb_version": verdict.kb_version,
-        "kb_rules": verdict.kb_rules,
-        "paper": PAPER,
-        "counts": counts,
-        "total": sum(counts.values()),
-        "top": numbered[:3],
-        "groups": [g for g in groups if g["items"]],
-        "recommendations": numbered,
-        "scores": [s.to_dict() | {"dimension": s.dimension} for s in verdict.scores],
-        "patterns": [_finding(f) for f in verdict.patterns],
-        "derived": [_finding(f) for f in verdict.derived],
-        "strengths": [_finding(f) for f in verdict.strengths],
-        "gaps": [
-            {
-                "field": g.field,
-                "label": g.label,
-                "question": g.question,
-                "decides": list(g.titles),
-                "decides_ids": list(g.decides),
-            }
-            for g in verdict.gaps
-        ],
-        "radar": radar([(s.dimension, s.name, s.score) for s in verdict.scores]),
-    }
 
 
 def _wrap(text: str, width: int = 78, indent: str = "", first: str | None = None) -> str:
@@ -209,6 +55,7 @@ def _environment(templates_dir: str | None) -> jinja2.Environment:
     )
     env.filters["wrap"] = _wrap
     env.filters["md"] = escape_markdown
+    env.filters["cap"] = lambda text: str(text)[:1].upper() + str(text)[1:]
     return env
 
 

@@ -12,7 +12,8 @@ from typing import Any
 import yaml
 
 from .errors import RegionError
-from .vocabulary import UNKNOWN, Field, Vocabulary, load_vocabulary
+from .migrate import Migration, migrate_facts, rewrite_v1_text
+from .vocabulary import PANEL, UNKNOWN, Field, Vocabulary, canonical_industries, load_vocabulary, load_vocabulary_v1
 from .yamlio import describe_yaml_error, error_line, key_lines, load_all
 
 MAX_TEXT = 200
@@ -27,6 +28,7 @@ class Region:
     facts: Mapping[str, Any]
     source: str = "<memory>"
     document: int = 1
+    migration: Migration | None = None  # set when the file was written for format version 1
 
     def get(self, path: str) -> Any:
         """Return the fact at `path`, or None when it is unknown."""
@@ -175,10 +177,16 @@ def validate(data: Any, vocabulary: Vocabulary | None = None) -> tuple[dict[str,
         checker.fail("", f"the document is {_kind(data)}, not a mapping of fields. Start it with a line like `name: Ota ward`.")
         return facts, checker.problems
     groups = vocab.groups
-    top_fields = [p for p in vocab.fields if "." not in p]
+    top_fields = [f.path for f in vocab.file_fields if "." not in f.path]
     for key, value in data.items():
         key_text = str(key)
-        if key_text in groups:
+        if key_text == PANEL:
+            checker.fail(key_text, "is computed when several respondents' files are combined as a panel; a region file may not contain it. Remove it.")
+        elif "." in key_text:
+            group = key_text.split(".", 1)[0]
+            hint = f" Write it nested: `{group}:` then `{key_text.split('.', 1)[1]}:` indented below." if group in groups else ""
+            checker.fail(key_text, f"is not a known field: a key may not contain a dot.{hint}")
+        elif key_text in groups:
             _check_group(checker, vocab, key_text, value, facts)
         elif key_text in vocab.fields:
             if not _is_unknown(value) or vocab.fields[key_text].required:
@@ -194,8 +202,57 @@ def validate(data: Any, vocabulary: Vocabulary | None = None) -> tuple[dict[str,
     return facts, checker.problems
 
 
+def check_document(data: Any) -> tuple[dict[str, Any], list[_Problem], Migration | None]:
+    """Validate one parsed document as format version 2, or as version 1 and migrate it (map section 4.1).
+
+    `schema_version: 2` is read as v2 and `schema_version: 1` as v1. Without a version, a file valid
+    under the v1 vocabulary is read as v1 (for a file valid under both, the readings coincide), and
+    otherwise as v2; when it is valid under neither, the problems of the version with fewer are reported.
+    """
+    version = data.get("schema_version") if isinstance(data, dict) else None
+    if version == 2 or (isinstance(data, dict) and "schema_version" in data and version != 1):
+        facts, problems = validate(data)
+        return _normalise(facts), problems, None
+    v1_facts, v1_problems = validate(data, load_vocabulary_v1())
+    if not v1_problems:
+        facts, migration = migrate_facts(v1_facts)
+        if version is None and not any(c.new != ((c.field, c.old),) for c in migration.changes) and not migration.unknown:
+            return _normalise(facts), [], None  # nothing in it differs between the versions
+        return _normalise(facts), [], migration
+    if version == 1:
+        return v1_facts, v1_problems, None
+    facts, problems = validate(data)
+    if problems and _closer_to_v1(v1_problems, problems):
+        return v1_facts, v1_problems, None
+    return _normalise(facts), problems, None
+
+
+def _closer_to_v1(v1_problems: list[_Problem], v2_problems: list[_Problem]) -> bool:
+    """Whether an unversioned file that is valid under neither vocabulary reads more like a v1 file.
+
+    Fewer problems decide; on a tie, fewer unknown fields; on a further tie, a v2 complaint that a
+    value should be a list (the shape v1 used for district_type and network.form) points to v1.
+    """
+
+    def unknown(problems: list[_Problem]) -> int:
+        return sum("is not a known field" in p.message for p in problems)
+
+    one, two = (len(v1_problems), unknown(v1_problems)), (len(v2_problems), unknown(v2_problems))
+    if one != two:
+        return one < two
+    return any("expected a list" in p.message for p in v2_problems)
+
+
+def _normalise(facts: dict[str, Any]) -> dict[str, Any]:
+    """Canonicalise industry words through the synonym list (map section 3)."""
+    if "industries" in facts:
+        facts["industries"] = canonical_industries(facts["industries"])
+    facts["schema_version"] = 2
+    return facts
+
+
 def _check_group(checker: _Checker, vocab: Vocabulary, group: str, value: Any, facts: dict[str, Any]) -> None:
-    members = [p.split(".", 1)[1] for p in vocab.fields if p.startswith(group + ".")]
+    members = [f.path.split(".", 1)[1] for f in vocab.file_fields if f.path.startswith(group + ".")]
     if _is_unknown(value):
         return
     if not isinstance(value, dict):
@@ -204,7 +261,7 @@ def _check_group(checker: _Checker, vocab: Vocabulary, group: str, value: Any, f
     for key, item in value.items():
         path = f"{group}.{key}"
         f = vocab.fields.get(path)
-        if f is None:
+        if f is None or f.computed:
             checker.fail(path, f"is not a known field.{_suggest(str(key), members)} Allowed under {group}: {', '.join(members)}.")
             continue
         if _is_unknown(item):
@@ -233,7 +290,6 @@ def parse_regions(text: str, source: str, vocabulary: Vocabulary | None = None) 
 
     A YAML syntax error ends the file: the documents before it are still yielded.
     """
-    vocab = vocabulary or load_vocabulary()
     index = -1
     seen = 0
     try:
@@ -242,11 +298,11 @@ def parse_regions(text: str, source: str, vocabulary: Vocabulary | None = None) 
             if data is None:
                 continue
             seen += 1
-            facts, problems = validate(data, vocab)
+            facts, problems, migration = check_document(data)
             if problems:
                 yield RegionError(_format(problems, source, text, index, None))
             else:
-                yield Region(name=facts["name"], facts=facts, source=source, document=seen)
+                yield Region(name=facts["name"], facts=facts, source=source, document=seen, migration=migration)
     except yaml.YAMLError as err:
         line = error_line(err)
         if line is not None:
@@ -290,10 +346,10 @@ def load_regions(text: str, source: str, vocabulary: Vocabulary | None = None) -
 
 def region_from_mapping(data: Mapping[str, Any], source: str = "<memory>") -> Region:
     """Validate an in-memory mapping (as a region file would hold it) into a Region."""
-    facts, problems = validate(dict(data))
+    facts, problems, migration = check_document(dict(data))
     if problems:
         raise RegionError(_format(problems, source, None, 0, None))
-    return Region(name=facts["name"], facts=facts, source=source)
+    return Region(name=facts["name"], facts=facts, source=source, migration=migration)
 
 
 def to_document(facts: Mapping[str, Any], vocabulary: Vocabulary | None = None) -> dict[str, Any]:
@@ -333,3 +389,19 @@ def _scalar(value: Any) -> str:
     # Dumping inside a one-item flow list quotes exactly what YAML needs quoted ('yes', 'a: b', '#3').
     dumped = yaml.safe_dump([value], default_flow_style=True, allow_unicode=True, width=1_000_000)
     return str(dumped).strip()[1:-1]
+
+
+def upgrade_text(text: str, source: str) -> str | None:
+    """Return the text of a version-1 region file rewritten as version 2, or None if it needs nothing.
+
+    The rewritten text is read back and must give exactly the facts the old file is read as; comments
+    and key order are kept.
+    """
+    regions = load_regions(text, source)
+    if not any(r.migration for r in regions):
+        return None
+    new_text = rewrite_v1_text(text, source)
+    again = load_regions(new_text, source)
+    if [dict(r.facts) for r in again] != [dict(r.facts) for r in regions] or any(r.migration for r in again):
+        raise RegionError(f"{source}: could not be rewritten exactly as version 2; it is left as it was (assess still reads it).")
+    return new_text

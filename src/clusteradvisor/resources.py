@@ -25,6 +25,11 @@ def data_dir(name: str) -> Path:
     raise KnowledgeBaseError(f"installation: the {name}/ folder is missing (looked in {tried}). Reinstall clusteradvisor.")
 
 
-def vocabulary_file() -> Path:
-    """Return the path of the region vocabulary data file."""
-    return _PACKAGE_DIR / "vocabulary.yaml"
+def vocabulary_file(version: int = 2) -> Path:
+    """Return the path of the region vocabulary data file of a file-format version (1 or 2)."""
+    return _PACKAGE_DIR / ("vocabulary.yaml" if version == 2 else "vocabulary_v1.yaml")
+
+
+def industries_file() -> Path:
+    """Return the path of the controlled industry word list (canonical words and synonyms)."""
+    return _PACKAGE_DIR / "industries.yaml"

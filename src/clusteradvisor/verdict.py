@@ -1,29 +1,43 @@
-"""The verdict: plain data about one region, built from the engine's firings and the rule base."""
+"""The verdict: plain data about one region, built from the engine's firings and the rule base (map v2).
+
+What it holds follows the knowledge map: recommendations in action-plan order (section 9), superseded
+advice and declared conflicts apart (section 8), the variant chosen for each recommendation, scores
+over decided, applicable remedies only (section 11), and information gaps (section 12).
+"""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .engine import Firing, Inference
 from .knowledge import (
     DIMENSIONS,
     PRIORITIES,
+    STAGES,
+    All,
+    AnyOf,
     Condition,
     Derived,
+    Evaluator,
+    FieldTest,
     KnowledgeBase,
     Rule,
-    Test,
     Truth,
+    compile_truth,
     evaluate_all,
-    test_truth,
+    field_truth,
 )
 from .region import Region, to_document
 
-PRIORITY_WEIGHT = {"critical": 4, "high": 3, "medium": 2, "low": 1}
+MIN_DECIDED = 3  # a dimension's figure needs at least this many decided remedies (map section 11)
 _PRIORITY_RANK = {p: i for i, p in enumerate(PRIORITIES)}
-_DIMENSION_RANK = {d: i for i, d in enumerate(DIMENSIONS)}
+_STAGE_RANK = {s: i for i, s in enumerate(STAGES)}
+# How much answering a question matters, by what it would decide: remedies by priority, next steps
+# half as much, patterns a little; used only to order the information gaps.
+_GAP_WEIGHT = {"critical": 8, "high": 6, "medium": 4, "low": 2}
 
 
 @dataclass(frozen=True)
@@ -45,7 +59,7 @@ class Reason:
 
 @dataclass(frozen=True)
 class Finding:
-    """A rule that holds for the region, with the facts that made it hold."""
+    """A derived fact or pattern that holds for the region, with the facts that made it hold."""
 
     rule: Rule
     because: tuple[Reason, ...]
@@ -58,47 +72,125 @@ class Finding:
     def to_dict(self) -> dict[str, Any]:
         """Return the finding as JSON-ready data."""
         r = self.rule
-        data: dict[str, Any] = {"id": r.id}
-        if r.priority:
-            data["priority"] = r.priority
-        if r.dimension:
-            data["dimension"] = r.dimension
-            data["dimension_name"] = DIMENSIONS[r.dimension]
+        data: dict[str, Any] = {"id": r.id, "title": r.title}
         if r.case:
-            data["case"] = r.case
-        data.update(title=r.title, advice=r.advice, because=[b.to_dict() for b in self.because], source=r.source, theme=r.theme)
+            data.update(case=r.case, peers=list(r.peers))
+        data.update(meaning=r.meaning, because=[b.to_dict() for b in self.because], source=r.source, lines=r.lines)
         return data
 
 
 @dataclass(frozen=True)
+class ConflictNote:
+    """A declared conflict with a recommendation that comes earlier in the plan, and how to do both."""
+
+    other: str
+    reconcile: str
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """A recommendation that fired and was not superseded: one step of the action plan."""
+
+    rule: Rule
+    because: tuple[Reason, ...]
+    variant: str
+    advice: str
+    step: int
+    conflicts: tuple[ConflictNote, ...] = ()
+
+    @property
+    def id(self) -> str:
+        """The rule id."""
+        return self.rule.id
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the recommendation as JSON-ready data (knowledge map section 15)."""
+        r = self.rule
+        return {
+            "id": r.id,
+            "step": self.step,
+            "kind": r.kind,
+            "stage": r.stage,
+            "priority": r.priority,
+            "dimension": r.dimension,
+            "dimension_name": DIMENSIONS[str(r.dimension)],
+            "actor": list(r.actor),
+            "evidence": r.evidence,
+            "lines": r.lines,
+            "variant": self.variant,
+            "title": r.title,
+            "advice": self.advice,
+            "success": r.success,
+            "case_fact": r.case_fact,
+            "peers": list(r.peers),
+            "because": [b.to_dict() for b in self.because],
+            "conflicts_with": [{"id": c.other, "reconcile": c.reconcile} for c in self.conflicts],
+            "source": r.source,
+        }
+
+
+@dataclass(frozen=True)
+class Superseded:
+    """A recommendation that fired but is covered by another that fired too."""
+
+    rule: Rule
+    by: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return it as JSON-ready data."""
+        return {"id": self.rule.id, "by": self.by[0] if len(self.by) == 1 else list(self.by)}
+
+
+@dataclass(frozen=True)
+class ConflictFinding:
+    """Two recommendations in the plan that pull in different directions, with the reconciliation."""
+
+    first: str
+    second: str
+    reconcile: str
+
+
+@dataclass(frozen=True)
 class Gap:
-    """An unknown field that would decide rules if it were answered."""
+    """An unknown field that would decide undecided rules if it were answered."""
 
     field: str
     label: str
     question: str
+    asked: tuple[str, ...]
     decides: tuple[str, ...]
     titles: tuple[str, ...]
+    reason: str = "unknown"
 
     def to_dict(self) -> dict[str, Any]:
         """Return the gap as JSON-ready data."""
-        return {"field": self.field, "label": self.label, "question": self.question, "decides": list(self.decides)}
+        return {"field": self.field, "reason": self.reason, "label": self.label, "question": self.question, "asked": list(self.asked), "decides": list(self.decides)}
 
 
 @dataclass(frozen=True)
 class Score:
-    """How much of one dimension's advice the region already satisfies, over decided rules."""
+    """How one dimension of the paper's framework stands: status, and a figure over decided remedies."""
 
     dimension: str
     name: str
-    score: int | None
-    satisfied: int
-    open: int
+    status: str  # act | on_track | not_assessed
+    figure: int | None
+    fired: int
+    met: int
+    not_applicable: int
     undecided: int
 
     def to_dict(self) -> dict[str, Any]:
         """Return the score as JSON-ready data."""
-        return {"name": self.name, "score": self.score, "satisfied": self.satisfied, "open": self.open, "undecided": self.undecided}
+        return {
+            "name": self.name,
+            "status": self.status,
+            "figure": self.figure,
+            "fired": self.fired,
+            "met": self.met,
+            "not_applicable": self.not_applicable,
+            "undecided": self.undecided,
+        }
 
 
 @dataclass(frozen=True)
@@ -108,52 +200,85 @@ class Verdict:
     region: Region
     kb_version: str
     kb_rules: int
-    recommendations: tuple[Finding, ...]
+    remedies: tuple[Recommendation, ...]
+    next_steps: tuple[Recommendation, ...]
     derived: tuple[Finding, ...]
     patterns: tuple[Finding, ...]
-    strengths: tuple[Finding, ...]
+    superseded: tuple[Superseded, ...]
+    conflicts: tuple[ConflictFinding, ...]
+    in_place: tuple[Rule, ...]
     gaps: tuple[Gap, ...]
     scores: tuple[Score, ...]
+    unused_industries: tuple[str, ...]
     trace: tuple[Firing, ...]
+    kb: KnowledgeBase = field(compare=False, repr=False, kw_only=True)
+
+    @property
+    def recommendations(self) -> tuple[Recommendation, ...]:
+        """The whole plan: remedies in plan order, then next steps (its first element is the first action)."""
+        return self.remedies + self.next_steps
+
+    @property
+    def most_urgent(self) -> tuple[Recommendation, ...]:
+        """The three remedies a summary names: by priority, then stage, then map order (map section 9)."""
+        ranked = sorted(self.remedies, key=lambda r: (_PRIORITY_RANK[str(r.rule.priority)], _STAGE_RANK[str(r.rule.stage)], r.rule.order))
+        return tuple(ranked[:3])
+
+    @property
+    def respondent_role(self) -> str | None:
+        """Who answered a single file (None when it does not say)."""
+        role = self.region.facts.get("respondent.role")
+        return str(role) if role else None
+
+    @property
+    def firms_heard(self) -> bool:
+        """Whether a firm answered (the paper distrusts an account of the field without firms' view)."""
+        roles = self.region.facts.get("panel.roles")
+        if roles is not None:
+            return "firm" in roles
+        return self.respondent_role == "firm"
 
     def counts(self) -> dict[str, int]:
-        """Number of recommendations per priority, every priority present."""
+        """Number of remedies per priority, every priority present."""
         counts = {p: 0 for p in PRIORITIES}
-        for finding in self.recommendations:
-            counts[str(finding.rule.priority)] += 1
+        for item in self.remedies:
+            counts[str(item.rule.priority)] += 1
         return counts
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the whole verdict as JSON-ready data (stable key order)."""
+        """Return the whole verdict as JSON-ready data (stable key order; knowledge map section 15)."""
+        region = self.region
         return {
             "region": {
-                "name": self.region.name,
-                "source": self.region.source,
-                "document": self.region.document,
-                "facts": to_document(self.region.facts),
+                "name": region.name,
+                "source": region.source,
+                "document": region.document,
+                "respondent_role": self.respondent_role,
+                "firms_heard": self.firms_heard,
+                "facts": to_document({p: v for p, v in region.facts.items() if not p.startswith("panel.")}),
             },
+            "migration": region.migration.to_dict() if region.migration else None,
             "knowledge_base": {"version": self.kb_version, "rules": self.kb_rules},
-            "summary": {"counts": self.counts(), "top": [f.id for f in self.recommendations[:3]]},
-            "recommendations": [f.to_dict() for f in self.recommendations],
+            "summary": {"counts": self.counts(), "next_steps": len(self.next_steps), "most_urgent": [r.id for r in self.most_urgent]},
+            "recommendations": [r.to_dict() for r in self.recommendations],
             "derived": [f.to_dict() for f in self.derived],
             "patterns": [f.to_dict() for f in self.patterns],
-            "strengths": [f.to_dict() for f in self.strengths],
+            "superseded": [s.to_dict() for s in self.superseded],
+            "conflicts": [[c.first, c.second] for c in self.conflicts],
+            "in_place": [r.id for r in self.in_place],
             "gaps": [g.to_dict() for g in self.gaps],
             "scores": {s.dimension: s.to_dict() for s in self.scores},
-            "trace": [{"order": t.order, "rule": t.rule, "matched": list(t.matched)} for t in self.trace],
+            "unused_industries": list(self.unused_industries),
         }
 
 
-def _reasons(
-    condition: Condition,
-    kb: KnowledgeBase,
-    facts: Mapping[str, Any],
-    derived: Mapping[str, Finding],
-    cache: dict[str, Reason],
-) -> list[Reason]:
+# ---------------------------------------------------------------- reasons
+
+
+def _reasons(condition: Condition, kb: KnowledgeBase, facts: Mapping[str, Any], derived: Mapping[str, Finding], cache: dict[str, Reason]) -> list[Reason]:
     """The parts of a condition that hold, as reasons (only called on conditions that hold)."""
-    if isinstance(condition, Test):
-        if test_truth(condition, facts) is not True:
+    if isinstance(condition, FieldTest):
+        if field_truth(condition, facts) is not True:
             return []
         path = condition.field
         if path not in cache:
@@ -183,66 +308,168 @@ def _unique(reasons: list[Reason]) -> tuple[Reason, ...]:
     return tuple(result)
 
 
+# ---------------------------------------------------------------- the verdict
+
+
+def plan_key(rule: Rule) -> tuple[int, int, int]:
+    """Action-plan order: stage, then priority, then the knowledge map's order (never the id's alphabet)."""
+    return (_STAGE_RANK[str(rule.stage)], _PRIORITY_RANK[str(rule.priority)], rule.order)
+
+
+def choose_variant(kb: KnowledgeBase, rule: Rule, facts: Mapping[str, Any], status: Mapping[str, Truth]) -> tuple[str, str]:
+    """The first variant whose condition holds (its id and advice), else ("default", the rule's advice)."""
+    for (variant_id, evaluator), variant in zip(kb.variant_evaluators.get(rule.id, ()), rule.variants, strict=True):
+        if evaluator(facts, status) is True:
+            return variant_id, variant.advice
+    return "default", rule.advice
+
+
 def build_verdict(kb: KnowledgeBase, region: Region, inference: Inference, status: Mapping[str, Truth] | None = None) -> Verdict:
-    """Turn the engine's conclusions into a verdict with reasons, gaps, scores and strengths."""
+    """Turn the engine's conclusions into a verdict: plan, supersession, conflicts, gaps and scores."""
     facts = region.facts
     status = status if status is not None else evaluate_all(kb, facts)
     fired = set(inference.fired)
-    derived: dict[str, Finding] = {}
     cache: dict[str, Reason] = {}
+    derived: dict[str, Finding] = {}
     for rule in kb.derived_order:
         if rule.id in fired:
             derived[rule.id] = Finding(rule, _unique(_reasons(rule.when, kb, facts, derived, cache)))
-    findings: dict[str, list[Finding]] = {"recommendation": [], "pattern": [], "strength": []}
-    for rule in kb.rules:
-        if rule.kind != "derived" and rule.id in fired:
-            findings[rule.kind].append(Finding(rule, _unique(_reasons(rule.when, kb, facts, derived, cache))))
-    recommendations = sorted(findings["recommendation"], key=lambda f: (_PRIORITY_RANK[str(f.rule.priority)], f.id))
+    patterns = tuple(Finding(r, _unique(_reasons(r.when, kb, facts, derived, cache))) for r in kb.of_category("pattern") if r.id in fired)
+
+    fired_recs = [r for r in kb.recommendations if r.id in fired]
+    fired_ids = {r.id for r in fired_recs}
+    superseded = tuple(
+        Superseded(r, tuple(by for by in kb.superseded_by.get(r.id, ()) if by in fired_ids))
+        for r in fired_recs
+        if any(by in fired_ids for by in kb.superseded_by.get(r.id, ()))
+    )
+    dropped = {s.rule.id for s in superseded}
+    kept = sorted((r for r in fired_recs if r.id not in dropped), key=lambda r: (r.kind != "remedy", *plan_key(r)))
+    position = {r.id: i for i, r in enumerate(kept)}
+    conflicts: list[ConflictFinding] = []
+    notes: dict[str, list[ConflictNote]] = {}
+    for conflict in kb.conflicts:
+        a, b = conflict.pair
+        if a in position and b in position:
+            first, second = (a, b) if position[a] < position[b] else (b, a)
+            conflicts.append(ConflictFinding(first, second, conflict.reconcile))
+            notes.setdefault(second, []).append(ConflictNote(first, conflict.reconcile))
+    conflicts.sort(key=lambda c: position[c.second])
+    plan: list[Recommendation] = []
+    for step, rule in enumerate(kept, start=1):
+        variant, advice = choose_variant(kb, rule, facts, status)
+        because = _unique(_reasons(rule.when, kb, facts, derived, cache))
+        plan.append(Recommendation(rule, because, variant, advice, step, tuple(notes.get(rule.id, ()))))
+
+    scores, in_place = _scores(kb, facts, status, dropped)
+    used = kb.industry_words_read
     return Verdict(
         region=region,
         kb_version=kb.version,
         kb_rules=len(kb.rules),
-        recommendations=tuple(recommendations),
-        derived=tuple(derived[r.id] for r in kb.of_kind("derived") if r.id in derived),
-        patterns=tuple(findings["pattern"]),
-        strengths=tuple(sorted(findings["strength"], key=lambda f: (_DIMENSION_RANK[str(f.rule.dimension)], f.id))),
-        gaps=_gaps(kb, facts, status),
-        scores=_scores(kb, status),
+        remedies=tuple(r for r in plan if r.rule.kind == "remedy"),
+        next_steps=tuple(r for r in plan if r.rule.kind != "remedy"),
+        derived=tuple(derived[r.id] for r in kb.of_category("derived") if r.id in derived),
+        patterns=patterns,
+        superseded=superseded,
+        conflicts=tuple(conflicts),
+        in_place=in_place,
+        gaps=find_gaps(kb, facts, status),
+        scores=scores,
+        unused_industries=tuple(w for w in facts.get("industries", ()) if w not in used),
         trace=inference.trace,
+        kb=kb,
     )
 
 
-def _gaps(kb: KnowledgeBase, facts: Mapping[str, Any], status: Mapping[str, Truth]) -> tuple[Gap, ...]:
-    gaps: list[tuple[int, int, Gap]] = []
-    for order, (path, readers) in enumerate(kb.ranked_readers):
-        if path in facts:
+def _scores(kb: KnowledgeBase, facts: Mapping[str, Any], status: Mapping[str, Truth], superseded: set[str]) -> tuple[tuple[Score, ...], tuple[Rule, ...]]:
+    """Scores per dimension (map section 11) and the remedies already in place (applicable, no deficit)."""
+    counts: dict[str, list[int]] = {d: [0, 0, 0, 0] for d in DIMENSIONS}  # fired, met, not applicable, undecided
+    in_place: list[Rule] = []
+    for rule, applies, deficit in kb.remedy_parts:
+        if rule.id in superseded:
             continue
-        undecided = [rule for rule in readers if status[rule.id] is None]
-        if not undecided:
-            continue
-        weight = sum(PRIORITY_WEIGHT.get(str(r.priority), 0) for r in undecided)
-        field = kb.vocabulary.fields[path]
-        shown = [r for r in undecided if r.kind != "strength"] or undecided
-        gap = Gap(path, field.label, field.question, tuple(r.id for r in undecided), tuple(r.title for r in shown))
-        gaps.append((-weight, order, gap))
-    return tuple(g for _, _, g in sorted(gaps, key=lambda item: (item[0], item[1])))
-
-
-def _scores(kb: KnowledgeBase, status: Mapping[str, Truth]) -> tuple[Score, ...]:
+        applies_now = True if applies is None else applies(facts, status)
+        deficit_now = deficit(facts, status)
+        row = counts[str(rule.dimension)]
+        if applies_now is False:
+            row[2] += 1
+        elif applies_now is True and deficit_now is True:
+            row[0] += 1
+        elif applies_now is True and deficit_now is False:
+            row[1] += 1
+            in_place.append(rule)
+        else:
+            row[3] += 1
     scores = []
-    for dimension, name, rules in kb.by_dimension:
-        satisfied = open_ = satisfied_weight = decided_weight = 0
-        for rule in rules:
-            holds = status[rule.id]
-            if holds is None:
-                continue
-            weight = PRIORITY_WEIGHT[str(rule.priority)]
-            decided_weight += weight
-            if holds:
-                open_ += 1
-            else:
-                satisfied += 1
-                satisfied_weight += weight
-        score = round(100 * satisfied_weight / decided_weight) if decided_weight else None
-        scores.append(Score(dimension, name, score, satisfied, open_, len(rules) - satisfied - open_))
-    return tuple(scores)
+    for dimension, name in DIMENSIONS.items():
+        fired, met, not_applicable, undecided = counts[dimension]
+        decided = fired + met
+        figure = (200 * met + decided) // (2 * decided) if decided >= MIN_DECIDED else None  # round half up
+        status_name = "act" if fired else ("on_track" if decided >= MIN_DECIDED else "not_assessed")
+        scores.append(Score(dimension, name, status_name, figure, fired, met, not_applicable, undecided))
+    return tuple(scores), tuple(in_place)
+
+
+# ---------------------------------------------------------------- information gaps
+
+
+@functools.cache
+def _evaluator(condition: Condition) -> Evaluator:
+    return compile_truth(condition)
+
+
+def _open_fields(condition: Condition, kb: KnowledgeBase, facts: Mapping[str, Any], status: Mapping[str, Truth], found: set[str], visited: set[str]) -> None:
+    """Collect the unknown fields read by undecided parts of an undecided condition (map section 12)."""
+    if isinstance(condition, FieldTest):
+        if condition.field not in facts:
+            found.add(condition.field)
+        return
+    if isinstance(condition, Derived):
+        if status.get(condition.id) is None and condition.id not in visited:
+            visited.add(condition.id)
+            _open_fields(kb.by_id[condition.id].when, kb, facts, status, found, visited)
+        return
+    assert isinstance(condition, (All, AnyOf))
+    for item in condition.items:
+        if _evaluator(item)(facts, status) is None:
+            _open_fields(item, kb, facts, status, found, visited)
+
+
+def find_gaps(kb: KnowledgeBase, facts: Mapping[str, Any], status: Mapping[str, Truth]) -> tuple[Gap, ...]:
+    """Unknown fields whose answer would decide an undecided rule, most consequential first."""
+    deciders: dict[str, list[Rule]] = {}
+    for rule in kb.rules:
+        if status.get(rule.id) is not None:
+            continue
+        found: set[str] = set()
+        _open_fields(rule.when, kb, facts, status, found, set())
+        for path in found:
+            deciders.setdefault(path, []).append(rule)
+    ranked: list[tuple[int, int, Gap]] = []
+    order = {path: i for i, path in enumerate(kb.vocabulary.fields)}
+    for path, rules in deciders.items():
+        field = kb.vocabulary.fields[path]
+        if field.computed:
+            continue
+        precondition = kb.ask_when.get(path)
+        if precondition is not None and _evaluator(precondition)(facts, status) is not True:
+            continue
+        weight = sum(_gap_weight(r) for r in rules)
+        shown = sorted(rules, key=_importance)
+        titles = tuple(r.title for r in shown if r.category == "recommendation") or tuple(r.title for r in shown)
+        ranked.append((-weight, order[path], Gap(path, field.label, field.question, field.asked, tuple(r.id for r in shown), titles)))
+    return tuple(g for _, _, g in sorted(ranked, key=lambda item: (item[0], item[1])))
+
+
+def _gap_weight(rule: Rule) -> int:
+    if rule.category != "recommendation":
+        return 1 if rule.category == "pattern" else 0
+    weight = _GAP_WEIGHT[str(rule.priority)]
+    return weight if rule.kind == "remedy" else weight // 2
+
+
+def _importance(rule: Rule) -> tuple[int, int, int, int]:
+    category = ("recommendation", "pattern", "derived").index(rule.category)
+    priority = _PRIORITY_RANK.get(str(rule.priority), len(PRIORITIES))
+    return (category, rule.kind != "remedy", priority, rule.order)

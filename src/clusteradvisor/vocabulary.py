@@ -1,4 +1,10 @@
-"""The region vocabulary: fields, allowed values, questions and help, read from vocabulary.yaml."""
+"""The region vocabulary: fields, allowed values, views, roles, questions and help, read from one data file.
+
+Version 2 (vocabulary.yaml) is what the rules read. Version 1 (vocabulary_v1.yaml) is kept only to
+recognise and migrate files written for 0.1 (see migrate.py). The computed `panel.*` fields, which
+combination of several respondents' files writes (panel.py), are generated here from the perception
+fields, so that the rules and the validator see one vocabulary.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import KnowledgeBaseError
-from .resources import vocabulary_file
+from .resources import industries_file, vocabulary_file
 from .yamlio import load_one
 
 FIELD_TYPES = ("text", "integer", "boolean", "choice", "choices", "words")
+VIEWS = ("fact", "perception", "meta", "computed")
+ROLES = ("official", "firm", "support", "researcher")
 UNKNOWN = "unknown"
+PANEL = "panel"
+PANEL_SIDES = ("official", "firm")
 
 
 @dataclass(frozen=True)
@@ -26,7 +36,7 @@ class Choice:
 
 @dataclass(frozen=True)
 class Field:
-    """One field of a region file."""
+    """One field of a region file (or of the computed panel block)."""
 
     path: str
     type: str
@@ -34,8 +44,12 @@ class Field:
     label: str
     question: str
     help: str
+    view: str = "fact"
+    asked: tuple[str, ...] = ROLES
+    question_firm: str | None = None
+    ask_when: Any = None  # a condition in the rule syntax, parsed by knowledge.py
+    paper: str = ""
     required: bool = False
-    ask: bool = True
     choices: tuple[Choice, ...] = ()
     minimum: int | None = None
     maximum: int | None = None
@@ -44,9 +58,9 @@ class Field:
     suggestions: tuple[str, ...] = ()
 
     @property
-    def is_list(self) -> bool:
-        """Whether the field holds a list (several choices or words)."""
-        return self.type in ("choices", "words")
+    def computed(self) -> bool:
+        """Whether panel combination writes this field (a region file may not)."""
+        return self.view == "computed"
 
     @property
     def allowed(self) -> tuple[str, ...]:
@@ -60,8 +74,12 @@ class Field:
                 return c
         return None
 
+    def question_for(self, role: str | None) -> str:
+        """The question as put to `role` (a firm owner gets the firm wording where there is one)."""
+        return self.question_firm if role == "firm" and self.question_firm else self.question
+
     def describe(self, value: Any) -> str:
-        """Render a known value in plain words: `no`, `one-to-many`, `entrepreneur and local official`."""
+        """Render a known value in plain words: `no`, `one-to-many`, `entrepreneur, local official`."""
         if isinstance(value, bool):
             return "yes" if value else "no"
         if isinstance(value, list):
@@ -85,40 +103,76 @@ class Section:
 
 
 @dataclass(frozen=True)
+class Role:
+    """A respondent role."""
+
+    value: str
+    label: str
+    description: str
+
+
+@dataclass(frozen=True)
 class Vocabulary:
-    """All fields of a region file, in questionnaire order."""
+    """All fields of a region file, in questionnaire order (computed panel fields last)."""
 
     schema_version: int
     sections: tuple[Section, ...]
     fields: Mapping[str, Field]
+    roles: tuple[Role, ...]
     digest_source: str
 
-    @property
+    @functools.cached_property
     def groups(self) -> tuple[str, ...]:
-        """Top-level keys that hold a nested mapping (network, leadership, ...)."""
-        return tuple(dict.fromkeys(p.split(".")[0] for p in self.fields if "." in p))
+        """Top-level keys of a region file that hold a nested mapping (network, leadership, ...)."""
+        return tuple(dict.fromkeys(p.split(".")[0] for p, f in self.fields.items() if "." in p and not f.computed))
 
-    def field(self, path: str) -> Field:
-        """Return the field at `path` (KeyError if there is none)."""
-        return self.fields[path]
+    @functools.cached_property
+    def file_fields(self) -> tuple[Field, ...]:
+        """The fields a region file may hold (everything but the computed panel block)."""
+        return tuple(f for f in self.fields.values() if not f.computed)
+
+    @functools.cached_property
+    def perception_fields(self) -> tuple[Field, ...]:
+        """Fields on which officials' and firms' experience can differ (combined by the firms' view)."""
+        return tuple(f for f in self.fields.values() if f.view == "perception")
+
+    def role_label(self, value: str) -> str:
+        """The short label of a role value (`unknown` for an unknown role)."""
+        for role in self.roles:
+            if role.value == value:
+                return role.label
+        return value
 
 
 @functools.cache
 def load_vocabulary() -> Vocabulary:
-    """Read and check the shipped vocabulary file (cached per process)."""
-    path = vocabulary_file()
-    text = path.read_text(encoding="utf-8")
-    return parse_vocabulary(text, str(path))
+    """Read and check the shipped version-2 vocabulary (cached per process)."""
+    path = vocabulary_file(2)
+    return parse_vocabulary(path.read_text(encoding="utf-8"), str(path))
 
 
-def parse_vocabulary(text: str, source: str) -> Vocabulary:
+@functools.cache
+def load_vocabulary_v1() -> Vocabulary:
+    """Read the version-1 vocabulary, kept to recognise and migrate files written for 0.1."""
+    path = vocabulary_file(1)
+    return parse_vocabulary(path.read_text(encoding="utf-8"), str(path), computed=False)
+
+
+def _choices(raw: Any) -> tuple[Choice, ...]:
+    if not isinstance(raw, list):
+        return ()
+    return tuple(Choice(str(v["value"]), str(v.get("label", v["value"])), " ".join(str(v.get("description", "")).split())) for v in raw)
+
+
+def parse_vocabulary(text: str, source: str, *, computed: bool = True) -> Vocabulary:
     """Build a Vocabulary from YAML text, reporting every malformed entry at once."""
     data = load_one(text)
-    problems: list[str] = []
     if not isinstance(data, dict):
         raise KnowledgeBaseError(f"{source}: the vocabulary must be a mapping")
+    problems: list[str] = []
     sections = tuple(Section(str(s["id"]), str(s["title"])) for s in data.get("sections", []))
     section_ids = {s.id for s in sections}
+    roles = tuple(Role(str(r["value"]), str(r.get("label", r["value"])), str(r.get("description", ""))) for r in data.get("roles", []))
     fields: dict[str, Field] = {}
     for raw in data.get("fields", []):
         path = str(raw.get("path", ""))
@@ -135,23 +189,34 @@ def parse_vocabulary(text: str, source: str) -> Vocabulary:
         missing = [k for k in ("label", "question", "help") if not raw.get(k)]
         if missing:
             problems.append(f"{where}: needs {', '.join(missing)}")
-        choices = tuple(
-            Choice(str(v["value"]), str(v.get("label", v["value"])), str(v.get("description", "")))
-            for v in raw.get("values", [])
-        )
+        view = raw.get("view", "fact")
+        if view not in VIEWS[:3]:
+            problems.append(f"{where}: view {view!r} is not one of fact, perception, meta")
+        # Version 1 had one respondent: every question was put to everyone but those with `ask: false`.
+        default = ROLES if raw.get("ask", True) else ()
+        asked = tuple(str(r) for r in raw["asked"]) if "asked" in raw else default
+        if set(asked) - set(ROLES):
+            problems.append(f"{where}: asked {sorted(set(asked) - set(ROLES))} are not roles ({', '.join(ROLES)})")
+        choices = _choices(raw.get("values"))
         if (ftype in ("choice", "choices")) != bool(choices):
             problems.append(f"{where}: values are required for choice fields and only for them")
         if any(c.value == UNKNOWN for c in choices):
             problems.append(f"{where}: '{UNKNOWN}' is reserved and cannot be a value")
+        if path.split(".")[0] == PANEL:
+            problems.append(f"{where}: `{PANEL}` is reserved for the computed panel block")
         fields[path] = Field(
             path=path,
             type=ftype,
             section=str(raw.get("section")),
             label=str(raw.get("label", path)),
-            question=str(raw.get("question", "")),
+            question=" ".join(str(raw.get("question", "")).split()),
             help=" ".join(str(raw.get("help", "")).split()),
+            view=str(view),
+            asked=tuple(r for r in ROLES if r in asked),
+            question_firm=" ".join(str(raw["question_firm"]).split()) if raw.get("question_firm") else None,
+            ask_when=raw.get("ask_when"),
+            paper=str(raw.get("paper", "")),
             required=bool(raw.get("required", False)),
-            ask=bool(raw.get("ask", True)),
             choices=choices,
             minimum=raw.get("minimum"),
             maximum=raw.get("maximum"),
@@ -161,7 +226,59 @@ def parse_vocabulary(text: str, source: str) -> Vocabulary:
         )
     if problems:
         raise KnowledgeBaseError(problems)
-    return Vocabulary(int(data.get("schema_version", 1)), sections, fields, text)
+    if computed:
+        fields.update(_panel_fields(fields))
+    return Vocabulary(int(data.get("schema_version", 1)), sections, fields, roles, text)
+
+
+def _panel_fields(fields: Mapping[str, Field]) -> dict[str, Field]:
+    """The computed panel block (KNOWLEDGE_MAP section 10.5), derived from the perception fields."""
+
+    def computed(path: str, ftype: str, label: str, choices: tuple[Choice, ...] = (), **extra: Any) -> Field:
+        return Field(path, ftype, PANEL, label, "", "Computed when several respondents' files are combined.", view="computed", asked=(), choices=choices, **extra)
+
+    perception = [f for f in fields.values() if f.view == "perception"]
+    facts = [f for f in fields.values() if f.view == "fact"]
+    roles = tuple(Choice(r, r, "") for r in (*ROLES, UNKNOWN))
+    block = {
+        "panel.roles": computed("panel.roles", "choices", "Roles in the panel", roles),
+        "panel.perception_gaps": computed("panel.perception_gaps", "choices", "Perception gaps", tuple(Choice(f.path, f.label, "") for f in perception)),
+        "panel.fact_disagreements": computed("panel.fact_disagreements", "choices", "Facts respondents disagree on", tuple(Choice(f.path, f.label, "") for f in facts)),
+        "panel.comparable_fields": computed("panel.comparable_fields", "integer", "Comparable points", minimum=0),
+        "panel.gap_share_pct": computed("panel.gap_share_pct", "integer", "Share of comparable points in dispute", minimum=0, maximum=100),
+    }
+    for side in PANEL_SIDES:
+        owner = "Officials" if side == "official" else "Firms"
+        for f in perception:
+            path = f"{PANEL}.{side}.{f.path}"
+            block[path] = Field(path, f.type, PANEL, f"{owner}' view: {f.label}", "", f"The {side} side's combined answer.", view="computed", asked=(), choices=f.choices)
+    return block
+
+
+@functools.cache
+def load_industries() -> dict[str, str]:
+    """Map every listed industry word (synonyms included) to its canonical word."""
+    path = industries_file()
+    data = load_one(path.read_text(encoding="utf-8"))
+    table: dict[str, str] = {}
+    for canonical, entry in data.items():
+        table[str(canonical)] = str(canonical)
+        for word in entry.get("words", []):
+            table[str(word)] = str(canonical)
+    return table
+
+
+@functools.cache
+def industry_labels() -> dict[str, str]:
+    """The plain label of each canonical industry word."""
+    data = load_one(industries_file().read_text(encoding="utf-8"))
+    return {str(k): str(v.get("label", k)) for k, v in data.items()}
+
+
+def canonical_industries(words: list[str]) -> list[str]:
+    """Replace listed synonyms by their canonical word; drop repeats, keeping the first (map section 3)."""
+    table = load_industries()
+    return list(dict.fromkeys(table.get(w, w) for w in words))
 
 
 def json_schema(vocabulary: Vocabulary) -> dict[str, Any]:
@@ -192,9 +309,7 @@ def json_schema(vocabulary: Vocabulary) -> dict[str, Any]:
             if f.max_items:
                 schema["maxItems"] = f.max_items
         if f.choices:
-            schema["description"] = f.help + " Values: " + "; ".join(
-                f"{c.value} = {c.description}" for c in f.choices
-            )
+            schema["description"] = f.help + " Values: " + "; ".join(f"{c.value} = {c.description}" for c in f.choices)
         else:
             schema["description"] = f.help
         schema["title"] = f.label
@@ -203,20 +318,18 @@ def json_schema(vocabulary: Vocabulary) -> dict[str, Any]:
         return {"anyOf": [schema, unknown], "title": f.label, "description": schema["description"]}
 
     properties: dict[str, Any] = {}
-    for f in vocabulary.fields.values():
+    for f in vocabulary.file_fields:
         parts = f.path.split(".")
         target = properties
         for group in parts[:-1]:
-            node = target.setdefault(
-                group, {"type": "object", "additionalProperties": False, "properties": {}}
-            )
+            node = target.setdefault(group, {"type": "object", "additionalProperties": False, "properties": {}})
             target = node["properties"]
         target[parts[-1]] = leaf(f)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://clusteradvisor.invalid/region.schema.json",
         "title": "ClusterAdvisor region",
-        "description": "Facts about one region or industrial district. Absent or 'unknown' means unknown.",
+        "description": "Facts about one region or industrial district (region file format version 2). Absent or 'unknown' means unknown.",
         "type": "object",
         "required": [p for p, f in vocabulary.fields.items() if f.required],
         "additionalProperties": False,
