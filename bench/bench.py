@@ -27,11 +27,12 @@ def region_documents(n: int, seed: int = 7, name: str = "Region {i}") -> Iterato
     """Yield n varied region documents (about a quarter of the fields left unknown)."""
     from clusteradvisor.vocabulary import load_vocabulary
 
-    fields = load_vocabulary().fields
+    fields = load_vocabulary().file_fields
     rng = random.Random(seed)
     for i in range(n):
-        document: dict[str, Any] = {"schema_version": 1, "name": name.format(i=i), "country": "Japan"}
-        for path, field in fields.items():
+        document: dict[str, Any] = {"schema_version": 2, "name": name.format(i=i), "country": "Japan"}
+        for field in fields:
+            path = field.path
             if field.type == "text" or path == "schema_version" or rng.random() < 0.25:
                 continue
             if field.type == "boolean":

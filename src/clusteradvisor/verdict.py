@@ -245,6 +245,21 @@ class Verdict:
             counts[str(item.rule.priority)] += 1
         return counts
 
+    def summary_row(self) -> dict[str, Any]:
+        """One flat row for comparing regions (batch summaries, `assess_many`): scalars only."""
+        row: dict[str, Any] = {"name": self.region.name, "source": self.region.source, "document": self.region.document}
+        row.update(self.counts())
+        row["next_steps"] = len(self.next_steps)
+        row["first_action"] = self.recommendations[0].id if self.recommendations else None
+        row["most_urgent"] = " ".join(r.id for r in self.most_urgent)
+        for score in self.scores:
+            row[f"{score.dimension}_status"] = score.status
+            row[f"{score.dimension}_figure"] = score.figure
+        row["patterns"] = " ".join(p.id for p in self.patterns)
+        row["recommendations"] = " ".join(r.id for r in self.recommendations)
+        row["migrated"] = self.region.migration is not None
+        return row
+
     def to_dict(self) -> dict[str, Any]:
         """Return the whole verdict as JSON-ready data (stable key order; knowledge map section 15)."""
         region = self.region
