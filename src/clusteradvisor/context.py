@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import __version__
-from .knowledge import DIMENSIONS, KnowledgeBase, evaluate_all
+from .knowledge import DIMENSIONS, KnowledgeBase, evaluate_with
 from .verdict import Gap, Reason, Recommendation, Verdict
 
 # Shared phrases: every format takes its wording for these from here.
@@ -125,11 +125,12 @@ def gap_effects(kb: KnowledgeBase, verdict: Verdict, gap: Gap) -> list[str]:
     else:
         return []
     facts = dict(verdict.region.facts)
+    base = verdict.status
     now = {r.id for r in verdict.recommendations} | {s.rule.id for s in verdict.superseded}
     lines: list[str] = []
     for value, label in answers:
         facts[gap.field] = value
-        status = evaluate_all(kb, facts)
+        status = evaluate_with(kb, facts, base, gap.field)
         added = [r for r in kb.recommendations if status[r.id] is True and r.id not in now]
         if added:
             shown = "; ".join(f"{_lower_first(r.title)} ({r.priority})" for r in added[:3]) + ("; and more" if len(added) > 3 else "")

@@ -235,6 +235,16 @@ class KnowledgeBase:
         return table
 
     @functools.cached_property
+    def ask_when_truth(self) -> dict[str, Evaluator]:
+        """The questionnaire preconditions, compiled."""
+        return {path: compile_truth(condition) for path, condition in self.ask_when.items()}
+
+    @functools.cached_property
+    def gap_walkers(self) -> dict[str, Walker]:
+        """For each rule, the compiled search for the open fields that would decide it (information gaps)."""
+        return {rule.id: compile_walker(rule.when, self) for rule in self.rules}
+
+    @functools.cached_property
     def reads(self) -> dict[str, frozenset[str]]:
         """Every region field each rule reads, through derived facts too."""
         result: dict[str, frozenset[str]] = {}
@@ -253,6 +263,12 @@ class KnowledgeBase:
             for path in sorted(self.reads[rule.id]):
                 table[path].append(rule.id)
         return {path: tuple(ids) for path, ids in table.items()}
+
+    @functools.cached_property
+    def dependents(self) -> dict[str, tuple[tuple[str, Evaluator], ...]]:
+        """For each field, the rules whose status can change with it (through derived facts too), in
+        evaluation order: re-evaluating just these answers "what if this field were known?" cheaply."""
+        return {path: tuple((rule_id, ev) for rule_id, ev in self.evaluators if path in self.reads[rule_id]) for path in self.vocabulary.fields}
 
     @functools.cached_property
     def industry_words_read(self) -> frozenset[str]:
@@ -327,12 +343,58 @@ def compile_truth(condition: Condition) -> Evaluator:
     return combined
 
 
+Walker = Callable[[Mapping[str, Any], Mapping[str, Truth], set[str], set[str]], None]
+
+
+def compile_walker(condition: Condition, kb: KnowledgeBase) -> Walker:
+    """Compile the search for open fields of a condition (map section 12) into closures.
+
+    The walker collects the unknown fields read by undecided parts of an undecided condition,
+    descending only into undecided sub-conditions, and through undecided derived facts into theirs.
+    """
+    if isinstance(condition, FieldTest):
+        path = condition.field
+
+        def test(facts: Mapping[str, Any], status: Mapping[str, Truth], found: set[str], visited: set[str]) -> None:
+            if path not in facts:
+                found.add(path)
+
+        return test
+    if isinstance(condition, Derived):
+        name = condition.id
+
+        def derived(facts: Mapping[str, Any], status: Mapping[str, Truth], found: set[str], visited: set[str]) -> None:
+            if status.get(name) is None and name not in visited:
+                visited.add(name)
+                kb.gap_walkers[name](facts, status, found, visited)
+
+        return derived
+    assert isinstance(condition, (All, AnyOf))
+    parts = tuple((compile_truth(item), compile_walker(item, kb)) for item in condition.items)
+
+    def combined(facts: Mapping[str, Any], status: Mapping[str, Truth], found: set[str], visited: set[str]) -> None:
+        for evaluate, walk in parts:
+            if evaluate(facts, status) is None:
+                walk(facts, status, found, visited)
+
+    return combined
+
+
 def evaluate_all(kb: KnowledgeBase, facts: Mapping[str, Any]) -> dict[str, Truth]:
     """Return the three-valued status of every rule's firing condition for the given known facts."""
     status: dict[str, Truth] = {}
     for rule_id, evaluator in kb.evaluators:
         status[rule_id] = evaluator(facts, status)
     return status
+
+
+def evaluate_with(kb: KnowledgeBase, facts: Mapping[str, Any], status: Mapping[str, Truth], path: str) -> dict[str, Truth]:
+    """The status of every rule after `path` changed in `facts`, given the status before (only the
+    rules that read it, directly or through derived facts, are evaluated again)."""
+    updated = dict(status)
+    for rule_id, evaluator in kb.dependents[path]:
+        updated[rule_id] = evaluator(facts, updated)
+    return updated
 
 
 def truth(condition: Condition, facts: Mapping[str, Any], status: Mapping[str, Truth]) -> Truth:

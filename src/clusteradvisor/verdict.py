@@ -7,7 +7,6 @@ over decided, applicable remedies only (section 11), and information gaps (secti
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,16 +16,12 @@ from .knowledge import (
     DIMENSIONS,
     PRIORITIES,
     STAGES,
-    All,
-    AnyOf,
     Condition,
     Derived,
-    Evaluator,
     FieldTest,
     KnowledgeBase,
     Rule,
     Truth,
-    compile_truth,
     evaluate_all,
     field_truth,
 )
@@ -212,6 +207,7 @@ class Verdict:
     unused_industries: tuple[str, ...]
     trace: tuple[Firing, ...]
     kb: KnowledgeBase = field(compare=False, repr=False, kw_only=True)
+    status: Mapping[str, Truth] = field(compare=False, repr=False, kw_only=True)
 
     @property
     def recommendations(self) -> tuple[Recommendation, ...]:
@@ -394,6 +390,7 @@ def build_verdict(kb: KnowledgeBase, region: Region, inference: Inference, statu
         unused_industries=tuple(w for w in facts.get("industries", ()) if w not in used),
         trace=inference.trace,
         kb=kb,
+        status=status,
     )
 
 
@@ -429,36 +426,15 @@ def _scores(kb: KnowledgeBase, facts: Mapping[str, Any], status: Mapping[str, Tr
 # ---------------------------------------------------------------- information gaps
 
 
-@functools.cache
-def _evaluator(condition: Condition) -> Evaluator:
-    return compile_truth(condition)
-
-
-def _open_fields(condition: Condition, kb: KnowledgeBase, facts: Mapping[str, Any], status: Mapping[str, Truth], found: set[str], visited: set[str]) -> None:
-    """Collect the unknown fields read by undecided parts of an undecided condition (map section 12)."""
-    if isinstance(condition, FieldTest):
-        if condition.field not in facts:
-            found.add(condition.field)
-        return
-    if isinstance(condition, Derived):
-        if status.get(condition.id) is None and condition.id not in visited:
-            visited.add(condition.id)
-            _open_fields(kb.by_id[condition.id].when, kb, facts, status, found, visited)
-        return
-    assert isinstance(condition, (All, AnyOf))
-    for item in condition.items:
-        if _evaluator(item)(facts, status) is None:
-            _open_fields(item, kb, facts, status, found, visited)
-
-
 def find_gaps(kb: KnowledgeBase, facts: Mapping[str, Any], status: Mapping[str, Truth]) -> tuple[Gap, ...]:
     """Unknown fields whose answer would decide an undecided rule, most consequential first."""
     deciders: dict[str, list[Rule]] = {}
+    walkers = kb.gap_walkers
     for rule in kb.rules:
         if status.get(rule.id) is not None:
             continue
         found: set[str] = set()
-        _open_fields(rule.when, kb, facts, status, found, set())
+        walkers[rule.id](facts, status, found, set())
         for path in found:
             deciders.setdefault(path, []).append(rule)
     ranked: list[tuple[int, int, Gap]] = []
@@ -467,8 +443,8 @@ def find_gaps(kb: KnowledgeBase, facts: Mapping[str, Any], status: Mapping[str, 
         field = kb.vocabulary.fields[path]
         if field.computed:
             continue
-        precondition = kb.ask_when.get(path)
-        if precondition is not None and _evaluator(precondition)(facts, status) is not True:
+        precondition = kb.ask_when_truth.get(path)
+        if precondition is not None and precondition(facts, status) is not True:
             continue
         weight = sum(_gap_weight(r) for r in rules)
         shown = sorted(rules, key=_importance)
