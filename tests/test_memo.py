@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from click.testing import Result
 
 from clusteradvisor import __version__
 from clusteradvisor.advisor import Advisor
@@ -139,3 +141,16 @@ def test_broken_user_template_names_template_and_line(advisor: Advisor, tmp_path
     (tmp_path / "memo.md.j2").write_text("# {{ region.name }}\n{{ no_such_thing }}\n", encoding="utf-8")
     with pytest.raises(TemplateError, match=r"memo\.md\.j2:2: template failed while rendering: 'no_such_thing' is undefined"):
         render(advisor.assess(make_region()), "md", tmp_path)
+
+
+@pytest.mark.parametrize("fmt", ["md", "txt", "html"])
+def test_brief_prints_the_first_page_alone(cli: Callable[..., Result], fmt: str) -> None:
+    path = str(EXAMPLES / "higashi-osaka.yaml")
+    whole = cli("assess", path, "-f", fmt).stdout
+    brief = cli("assess", path, "-f", fmt, "--brief").stdout
+    assert "Reconnect the programme with what firms are doing" in brief and "about 40 interviews" in brief
+    assert len(brief) < len(whole) / 3
+    assert "Action plan" not in brief and "ACTION PLAN" not in brief and "Information gaps" not in brief
+    if fmt == "html":
+        assert brief.rstrip().endswith("</html>") and "</main>" in brief
+    assert cli("assess", path, "-f", "json", "--brief").exit_code == 2

@@ -55,7 +55,8 @@ def main() -> None:
 @click.option("-f", "--format", "fmt", type=FORMAT_CHOICE, default="md", show_default=True, help="Memo format.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write the memo to this file instead of stdout.")
 @click.option("--templates", type=click.Path(exists=True, file_okay=False), help="Folder of memo templates searched before the shipped ones.")
-def assess(region_file: str, fmt: str, output: str | None, templates: str | None) -> None:
+@click.option("--brief", is_flag=True, help="Only the brief: the first page of the memo (md, html, txt).")
+def assess(region_file: str, fmt: str, output: str | None, templates: str | None, brief: bool) -> None:
     """Assess the region(s) in REGION_FILE (- for stdin) and print the advisory memo.
 
     A file with several YAML documents holds several regions: Markdown and text memos follow each
@@ -63,7 +64,9 @@ def assess(region_file: str, fmt: str, output: str | None, templates: str | None
     """
     from .report import assess_file
 
-    text = assess_file(region_file, fmt, templates)
+    if brief and fmt == "json":
+        raise click.UsageError("--brief gives the first page of a memo (md, html or txt); the JSON verdict is whole.")
+    text = assess_file(region_file, fmt, templates, brief=brief)
     if output:
         from .output import write_atomic
 

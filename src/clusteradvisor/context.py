@@ -221,6 +221,7 @@ def memo_context(verdict: Verdict) -> dict[str, Any]:
         "gaps": gaps,
         "in_place": [{"title": r.title, "dimension_name": DIMENSIONS[str(r.dimension)]} for r in verdict.in_place],
         "unused_industries": list(verdict.unused_industries),
+        "brief_only": False,
         "stage_labels": STAGE_LABELS,
         "evidence_labels": EVIDENCE_LABELS,
     }

@@ -11,7 +11,7 @@ from .memo import render
 from .region import load_regions, read_text
 
 
-def assess_text(text: str, source: str, fmt: str = "md", templates: str | None = None) -> str:
+def assess_text(text: str, source: str, fmt: str = "md", templates: str | None = None, *, brief: bool = False) -> str:
     """Assess every region in `text` and render the memo(s) as one document."""
     regions = load_regions(text, source)
     advisor = default_advisor()
@@ -24,17 +24,17 @@ def assess_text(text: str, source: str, fmt: str = "md", templates: str | None =
             f"{source}: holds {len(verdicts)} regions; an HTML memo holds one. "
             "Use `clusteradvisor batch` to write one memo per region."
         )
-    memos = [render(v, fmt, templates) for v in verdicts]
+    memos = [render(v, fmt, templates, brief=brief) for v in verdicts]
     separator = "\n\n" + ("=" * 78 if fmt == "txt" else "<!-- next region -->") + "\n\n"
     return separator.join(memos)
 
 
-def assess_file(path: str, fmt: str = "md", templates: str | None = None) -> str:
+def assess_file(path: str, fmt: str = "md", templates: str | None = None, *, brief: bool = False) -> str:
     """Read a region file (or stdin for "-") and render its memo(s)."""
     if path == "-":
         try:
             text = sys.stdin.read()
         except UnicodeDecodeError:
             raise RegionError("<stdin>: is not UTF-8 text. Save the region as UTF-8.") from None
-        return assess_text(text, "<stdin>", fmt, templates)
-    return assess_text(read_text(path), path, fmt, templates)
+        return assess_text(text, "<stdin>", fmt, templates, brief=brief)
+    return assess_text(read_text(path), path, fmt, templates, brief=brief)
