@@ -5,7 +5,7 @@ is asserted as ONE nested fact in a session (sid) of its own; derived facts are 
 the action loop, so they chain synchronously into the rules that read them.
 
 We drive durable's C engine (durable_rules_engine) directly rather than through durable.engine.Host,
-because the Host is where the failure modes measured in ENGINE_NOTES.md live: two timer threads per
+because the Host is where durable_rules' failure modes live (measured on this project's machines): two timer threads per
 host that never stop and have read freed memory, action exceptions swallowed into the session state,
 asynchronous actions when a callback has a defaulted parameter, a 10 s action lease. Our action loop
 runs no user code (an action only records the firing and, for a derived fact, asserts it), never

@@ -1,6 +1,6 @@
 """The rule base: reading rules/*.yaml into checked Rule objects, and three-valued evaluation.
 
-Rules are data (knowledge map v2). A derived fact or a pattern holds when its `when` holds. A
+Rules are data (docs/knowledge-model.md). A derived fact or a pattern holds when its `when` holds. A
 recommendation is a `remedy` (fires when `applies` and `deficit` both hold; scored) or a `next_step`
 (fires when `when` holds; never scored). The engine module compiles each rule's firing condition for
 durable_rules; the three-valued evaluator here answers what the engine cannot: which rules are still
@@ -183,7 +183,7 @@ class KnowledgeBase:
 
     @functools.cached_property
     def recommendations(self) -> tuple[Rule, ...]:
-        """Recommendations in the knowledge map's order (its section 7.2)."""
+        """Recommendations in the map's plan order (their `order`)."""
         return tuple(sorted(self.of_category("recommendation"), key=lambda r: r.order))
 
     @functools.cached_property
@@ -222,7 +222,7 @@ class KnowledgeBase:
 
     @functools.cached_property
     def ask_when(self) -> dict[str, Condition]:
-        """The questionnaire precondition of each field that has one (map section 2.3, "only when")."""
+        """The questionnaire precondition of each field that has one ("only when")."""
         problems: list[str] = []
         table: dict[str, Condition] = {}
         for f in self.vocabulary.fields.values():
@@ -347,7 +347,7 @@ Walker = Callable[[Mapping[str, Any], Mapping[str, Truth], set[str], set[str]], 
 
 
 def compile_walker(condition: Condition, kb: KnowledgeBase) -> Walker:
-    """Compile the search for open fields of a condition (map section 12) into closures.
+    """Compile the search for open fields of a condition (docs/knowledge-model.md) into closures.
 
     The walker collects the unknown fields read by undecided parts of an undecided condition,
     descending only into undecided sub-conditions, and through undecided derived facts into theirs.

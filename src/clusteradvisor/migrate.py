@@ -1,4 +1,4 @@
-"""Region files of format version 1 (ClusterAdvisor 0.1) read as version 2: knowledge map v2, section 4.
+"""Region files of format version 1 (ClusterAdvisor 0.1) read as version 2 (docs/knowledge-model.md).
 
 `migrate_facts` turns the validated flat facts of a v1 file into v2 facts and says what changed,
 which is all that reading needs. `rewrite_v1_text` rewrites the file itself as v2 for the `migrate`
@@ -49,7 +49,7 @@ def _mapped(old: str, table: Mapping[Any, tuple[tuple[tuple[str, Any], ...], tup
     return rule
 
 
-# One entry per v1 field whose name, shape or values changed (map section 4.2); every other v1 field
+# One entry per v1 field whose name, shape or values changed; every other v1 field
 # is read unchanged. A value not in a table cannot occur: the v1 vocabulary validated it first.
 V1_RULES: dict[str, _Rule] = {
     "district_type": _same_as_list("district_type"),

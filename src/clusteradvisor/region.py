@@ -203,7 +203,7 @@ def validate(data: Any, vocabulary: Vocabulary | None = None) -> tuple[dict[str,
 
 
 def check_document(data: Any) -> tuple[dict[str, Any], list[_Problem], Migration | None]:
-    """Validate one parsed document as format version 2, or as version 1 and migrate it (map section 4.1).
+    """Validate one parsed document as format version 2, or as version 1 and migrate it.
 
     `schema_version: 2` is read as v2 and `schema_version: 1` as v1. Without a version, a file valid
     under the v1 vocabulary is read as v1 (for a file valid under both, the readings coincide), and
@@ -244,7 +244,7 @@ def _closer_to_v1(v1_problems: list[_Problem], v2_problems: list[_Problem]) -> b
 
 
 def _normalise(facts: dict[str, Any]) -> dict[str, Any]:
-    """Canonicalise industry words through the synonym list (map section 3)."""
+    """Canonicalise industry words through the synonym list (industries.yaml)."""
     if "industries" in facts:
         facts["industries"] = canonical_industries(facts["industries"])
     facts["schema_version"] = 2

@@ -1,8 +1,8 @@
 """The verdict: plain data about one region, built from the engine's firings and the rule base (map v2).
 
-What it holds follows the knowledge map: recommendations in action-plan order (section 9), superseded
-advice and declared conflicts apart (section 8), the variant chosen for each recommendation, scores
-over decided, applicable remedies only (section 11), and information gaps (section 12).
+What it holds follows docs/knowledge-model.md: recommendations in plan order, superseded advice and
+declared conflicts apart, the variant chosen for each recommendation, scores over decided,
+applicable remedies only, and information gaps.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from .knowledge import (
 )
 from .region import Region, to_document
 
-MIN_DECIDED = 3  # a dimension's figure needs at least this many decided remedies (map section 11)
+MIN_DECIDED = 3  # a dimension's figure needs at least this many decided remedies (docs/knowledge-model.md)
 _PRIORITY_RANK = {p: i for i, p in enumerate(PRIORITIES)}
 _STAGE_RANK = {s: i for i, s in enumerate(STAGES)}
 # How much answering a question matters, by what it would decide: remedies by priority, next steps
@@ -99,7 +99,7 @@ class Recommendation:
         return self.rule.id
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the recommendation as JSON-ready data (knowledge map section 15)."""
+        """Return the recommendation as JSON-ready data (the JSON output contract, README "What the memo says")."""
         r = self.rule
         return {
             "id": r.id,
@@ -216,7 +216,7 @@ class Verdict:
 
     @property
     def most_urgent(self) -> tuple[Recommendation, ...]:
-        """The three remedies a summary names: by priority, then stage, then map order (map section 9)."""
+        """The three remedies a summary names: by priority, then stage, then map order."""
         ranked = sorted(self.remedies, key=lambda r: (_PRIORITY_RANK[str(r.rule.priority)], _STAGE_RANK[str(r.rule.stage)], r.rule.order))
         return tuple(ranked[:3])
 
@@ -257,7 +257,7 @@ class Verdict:
         return row
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the whole verdict as JSON-ready data (stable key order; knowledge map section 15)."""
+        """Return the whole verdict as JSON-ready data (stable key order; the output contract in the README)."""
         region = self.region
         return {
             "region": {
@@ -323,7 +323,7 @@ def _unique(reasons: list[Reason]) -> tuple[Reason, ...]:
 
 
 def plan_key(rule: Rule) -> tuple[int, int, int]:
-    """Action-plan order: stage, then priority, then the knowledge map's order (never the id's alphabet)."""
+    """Action-plan order: stage, then priority, then the map's order (never the id's alphabet)."""
     return (_STAGE_RANK[str(rule.stage)], _PRIORITY_RANK[str(rule.priority)], rule.order)
 
 
@@ -395,7 +395,7 @@ def build_verdict(kb: KnowledgeBase, region: Region, inference: Inference, statu
 
 
 def _scores(kb: KnowledgeBase, facts: Mapping[str, Any], status: Mapping[str, Truth], superseded: set[str]) -> tuple[tuple[Score, ...], tuple[Rule, ...]]:
-    """Scores per dimension (map section 11) and the remedies already in place (applicable, no deficit)."""
+    """Scores per dimension and the remedies already in place (applicable, no deficit)."""
     counts: dict[str, list[int]] = {d: [0, 0, 0, 0] for d in DIMENSIONS}  # fired, met, not applicable, undecided
     in_place: list[Rule] = []
     for rule, applies, deficit in kb.remedy_parts:

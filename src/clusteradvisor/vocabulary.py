@@ -232,7 +232,7 @@ def parse_vocabulary(text: str, source: str, *, computed: bool = True) -> Vocabu
 
 
 def _panel_fields(fields: Mapping[str, Field]) -> dict[str, Field]:
-    """The computed panel block (KNOWLEDGE_MAP section 10.5), derived from the perception fields."""
+    """The computed panel block, derived from the perception fields (docs/knowledge-model.md, Panels)."""
 
     def computed(path: str, ftype: str, label: str, choices: tuple[Choice, ...] = (), **extra: Any) -> Field:
         return Field(path, ftype, PANEL, label, "", "Computed when several respondents' files are combined.", view="computed", asked=(), choices=choices, **extra)
@@ -276,7 +276,7 @@ def industry_labels() -> dict[str, str]:
 
 
 def canonical_industries(words: list[str]) -> list[str]:
-    """Replace listed synonyms by their canonical word; drop repeats, keeping the first (map section 3)."""
+    """Replace listed synonyms by their canonical word; drop repeats, keeping the first."""
     table = load_industries()
     return list(dict.fromkeys(table.get(w, w) for w in words))
 
