@@ -249,7 +249,9 @@ class BatchScreen:
 
         self._progress.clear()
         folder = shown(str(result.out))
-        if result.interrupted:
+        if result.interrupted and not result.assessed:
+            self._stream.write(f"Interrupted after {result.seconds:.1f} s; no memo was written.\n")
+        elif result.interrupted:
             memos = f"{result.assessed} memo{'' if result.assessed == 1 else 's'}"
             self._stream.write(
                 f"Interrupted after {result.seconds:.1f} s: {memos} written to {folder}/ ({result.failed} failed); "
