@@ -674,3 +674,37 @@ def test_item15_everything_in_summary_md_is_escaped(tmp_path: Path) -> None:
     assert "\n# Heading" not in summary and "\n## key" not in summary
     failed = summary.split("## Failed")[1].strip().splitlines()
     assert len(failed) == 1 and failed[0].startswith("- "), failed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has finished
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs /proc to find the workers")
+def test_item6_workers_do_not_outlive_a_killed_batch_and_the_next_run_sweeps(tmp_path: Path) -> None:
+    _region_folder(tmp_path / "in", 200, 15)
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "clusteradvisor", "batch", str(tmp_path / "in"), "--out", str(out), "--jobs", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (out.is_dir() and len(list(out.glob("*.md"))) >= 20):
+        time.sleep(0.02)
+    children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text(encoding="utf-8").split()
+    assert len(children) == 2
+    process.kill()  # SIGKILL: no handler runs
+    process.communicate(timeout=30)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(int(pid)) for pid in children):
+        time.sleep(0.1)
+    assert not any(_alive(int(pid)) for pid in children)
+    result = subprocess.run(
+        [sys.executable, "-m", "clusteradvisor", "batch", str(OTA), "--out", str(out)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert not temporaries(out)
