@@ -7,12 +7,15 @@ import signal
 import sys
 import time
 from types import FrameType, TracebackType
-from typing import IO, Any, TextIO
+from typing import IO, TYPE_CHECKING, Any, TextIO
 
 import click
 
 from . import __version__
 from .errors import ClusterAdvisorError
+
+if TYPE_CHECKING:  # the batch package loads the engine: imported only when `batch` runs
+    from .batch import BatchResult, Event
 
 FORMAT_CHOICE = click.Choice(["md", "html", "txt", "json"])
 
@@ -226,7 +229,7 @@ class BatchScreen:
         self._stream = stream
         self._progress = Progress(stream, 1, enabled=False)
 
-    def __call__(self, event: Any) -> None:
+    def __call__(self, event: Event) -> None:
         """Show one event of the batch run."""
         from .batch import FileDone, Notice, RegionDone, Started
 
@@ -243,7 +246,7 @@ class BatchScreen:
             self._progress.clear()
             self._stream.write(f"Note: {event.message}\n")
 
-    def finish(self, result: Any) -> None:
+    def finish(self, result: BatchResult) -> None:
         """Say what the run did (or how far it got)."""
         from .batch import counted, shown
 

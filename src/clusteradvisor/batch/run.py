@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
@@ -274,7 +274,9 @@ def run_batch(
         files = len(found) - unusable
         if not files:
             raise RegionError([*(f.problem for f in found), "nothing to assess: no region file was found; nothing was written."])
-        workers = max(1, min(jobs, cpu_count(), len(found) if all(_small(f) for f in found) else jobs))
+        # More workers than files help only when a large file is shared among them in slices.
+        limit = len(found) if all(_small(f) for f in found) else jobs
+        workers = max(1, min(jobs, cpu_count(), limit))
         if jobs > cpu_count():
             emit(Notice(f"--jobs {jobs} is more than the {cpu_count()} CPUs here; using {min(jobs, cpu_count())}."))
         emit(Started(files, unusable, workers, jobs))
@@ -285,40 +287,13 @@ def run_batch(
                 job = Job(fmt, templates, spill)
                 with _HeldSignals():
                     summary = Summary(folder, fmt, kb)
-                names = _Names()
-                done = 0
-                base = 0  # documents of the current large file before this slice
                 with contextlib.closing(_ordered(_units(found), job, workers)) as results:
-                    for task, outcomes in results:
-                        with _HeldSignals():
-                            for outcome in outcomes:
-                                if task.kind == "slice":
-                                    outcome = replace(outcome, document=outcome.document + base)
-                                _write(outcome, folder, fmt, names, summary, place, emit)
-                            if task.kind == "slice":
-                                base += len(outcomes)
-                            elif task.kind == "end" and not task.error and base == 0:
-                                # A large file of blank documents: the words a small empty file gets.
-                                empty = next(iter(parse_regions("", task.source)))
-                                assert isinstance(empty, RegionError)
-                                _write(Outcome(task.source, 0, "", empty.messages), folder, fmt, names, summary, place, emit)
-                        if task.kind != "slice":
-                            done += 1
-                            base = 0
-                            emit(FileDone(done, summary.assessed + summary.failed))
+                    _drain(results, _Sink(folder, fmt, summary, place, emit))
                 sentence = counted(summary.assessed + summary.failed - unusable, files, unusable)
                 with _HeldSignals():
                     for name in summary.write(files, sentence):
                         place.record(name)
-                stale = place.stale()
-                if stale and clean:
-                    removed = place.remove(stale)
-                    emit(Notice(f"Removed {_plural(len(removed), 'file')} of an earlier run (--clean): {', '.join(removed[:5])}"
-                                + (", ..." if len(removed) > 5 else "") + "."))  # fmt: skip
-                elif stale:
-                    listed = ", ".join(stale[:5]) + (", ..." if len(stale) > 5 else "")
-                    emit(Notice(f"{place.shown}: {_plural(len(stale), 'file')} of an earlier run are not in this run's summary "
-                                f"({listed}); --clean removes them."))  # fmt: skip
+                _tidy(place, clean, emit)
             finally:
                 with _HeldSignals():
                     if summary is not None:
@@ -343,17 +318,61 @@ def _small(found: Found) -> bool:
         return True
 
 
-def _write(outcome: Outcome, folder: Path, fmt: str, names: _Names, summary: Summary, place: OutputFolder, emit: Callable[[Event], None]) -> None:
-    """Put one row's memo in place (renamed from a worker's spill, or written here) and record it."""
-    memo = ""
-    if outcome.ok:
-        memo = f"{names.claim(slug(outcome.name))}.{fmt}"
-        if outcome.spilled:
-            _adopt(outcome.spilled, folder / memo)
-        else:
-            write_atomic(folder / memo, outcome.memo, sync=False, replace=True)  # the rename keeps it whole; fsync doubled the cost
-        place.record(memo)
-    summary.add(outcome, memo)
-    emit(RegionDone(outcome, memo))
+@dataclass
+class _Sink:
+    """Where rows go: memos into the folder (in input order), rows into the summary, events out."""
+
+    folder: Path
+    fmt: str
+    summary: Summary
+    place: OutputFolder
+    emit: Callable[[Event], None]
+    names: _Names = field(default_factory=_Names)
+
+    def write(self, outcome: Outcome) -> None:
+        """Put one row's memo in place (renamed from a worker's spill, or written here) and record it."""
+        memo = ""
+        if outcome.ok:
+            memo = f"{self.names.claim(slug(outcome.name))}.{self.fmt}"
+            target = self.folder / memo
+            if outcome.spilled:
+                _adopt(outcome.spilled, target)
+            else:  # the rename keeps it whole; an fsync per memo doubled the cost
+                write_atomic(target, outcome.memo, sync=False, replace=True)
+            self.place.record(memo)
+        self.summary.add(outcome, memo)
+        self.emit(RegionDone(outcome, memo))
 
 
+def _drain(results: Iterator[tuple[Task, list[Outcome]]], sink: _Sink) -> None:
+    """Write every task's rows in input order; number a large file's documents across its slices."""
+    done = base = 0  # files finished; documents of the current large file before this slice
+    for task, outcomes in results:
+        with _HeldSignals():
+            for outcome in outcomes:
+                sink.write(replace(outcome, document=outcome.document + base) if task.kind == "slice" else outcome)
+            if task.kind == "slice":
+                base += len(outcomes)
+            elif task.kind == "end" and not task.error and base == 0:
+                # A large file of blank documents gets the words a small empty file gets.
+                empty = next(iter(parse_regions("", task.source)))
+                assert isinstance(empty, RegionError)
+                sink.write(Outcome(task.source, 0, "", empty.messages))
+        if task.kind != "slice":
+            done, base = done + 1, 0
+            sink.emit(FileDone(done, sink.summary.assessed + sink.summary.failed))
+
+
+def _tidy(place: OutputFolder, clean: bool, emit: Callable[[Event], None]) -> None:
+    """Name the files of an earlier run that this run did not write; remove them with --clean."""
+    stale = place.stale()
+    if not stale:
+        return
+    if clean:
+        removed = place.remove(stale)
+        listed = ", ".join(removed[:5]) + (", ..." if len(removed) > 5 else "")
+        emit(Notice(f"Removed {_plural(len(removed), 'file')} of an earlier run (--clean): {listed}."))
+    else:
+        listed = ", ".join(stale[:5]) + (", ..." if len(stale) > 5 else "")
+        verb = "is" if len(stale) == 1 else "are"
+        emit(Notice(f"{place.shown}: {_plural(len(stale), 'file')} of an earlier run {verb} not in this run's summary ({listed}); --clean removes them."))
