@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-import json
-import signal
 import sys
-import time
-from types import FrameType, TracebackType
-from typing import IO, TYPE_CHECKING, Any, TextIO
 
-import click
+try:  # Ctrl-C while the command line loads gets the same message and status as later on
+    import json
+    import signal
+    import time
+    from types import FrameType, TracebackType
+    from typing import IO, TYPE_CHECKING, Any, TextIO
 
-from . import __version__
-from .errors import ClusterAdvisorError
+    import click
+
+    from . import __version__
+    from .errors import ClusterAdvisorError
+except KeyboardInterrupt:
+    sys.stderr.write("\nInterrupted; nothing was written.\n")
+    raise SystemExit(130) from None
 
 if TYPE_CHECKING:  # the batch package loads the engine: imported only when `batch` runs
     from .batch import BatchResult, Event
