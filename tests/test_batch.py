@@ -383,6 +383,7 @@ def test_item4_a_large_multi_document_file_is_streamed_and_split_across_jobs(tmp
     text = OTA.read_text(encoding="utf-8")
     source = write(tmp_path / "many.yaml", "---\n".join(text.replace("name: Ota ward", f"name: Ota ward {i}") for i in range(120)))
     monkeypatch.setattr("clusteradvisor.batch.jobs.STREAM_BYTES", 20_000, raising=False)
+    monkeypatch.setattr("clusteradvisor.batch.jobs.SLICE_DOCUMENTS", 4, raising=False)  # 30 slices to share
     seen = tmp_path / "seen.txt"
     real_load_all = __import__("clusteradvisor.region").region.load_all
 
@@ -401,7 +402,7 @@ def test_item4_a_large_multi_document_file_is_streamed_and_split_across_jobs(tmp
     assert tree(tmp_path / "one") == tree(tmp_path / "two")
     workers = {line.split()[0] for line in seen.read_text(encoding="utf-8").splitlines()}
     assert len(workers) == 2 and str(os.getpid()) not in workers  # the file was split across both workers
-    assert [r["document"] for r in rows(tmp_path / "two")][:3] == ["1", "2", "3"]
+    assert [r["document"] for r in rows(tmp_path / "two")] == [str(i) for i in range(1, 121)]
 
 
 def test_item4_errors_in_a_streamed_file_keep_their_line_and_document(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -708,3 +709,23 @@ def test_item6_workers_do_not_outlive_a_killed_batch_and_the_next_run_sweeps(tmp
     )
     assert result.returncode == 0, result.stderr
     assert not temporaries(out)
+
+
+def test_a_fifo_or_device_in_a_batch_folder_is_a_failed_row_not_a_hang(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    write(folder / "a.yaml", documents("Alpha"))
+    os.mkfifo(folder / "b.yaml")
+    (folder / "c.yaml").symlink_to("/dev/zero")
+    result, errors = run([folder], tmp_path / "out")
+    assert (result.assessed, result.failed) == (1, 2)
+    assert f"Error: {folder}/b.yaml: is a FIFO, not a region file." in errors
+    assert f"Error: {folder}/c.yaml: is a character device, not a region file." in errors
+
+
+def test_a_streamed_file_with_a_bad_byte_keeps_the_documents_before_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("clusteradvisor.batch.jobs.STREAM_BYTES", 10, raising=False)
+    source = tmp_path / "big.yaml"
+    source.write_bytes(b"name: One\n---\nname: Two\n---\nname: Thr\xffee\n")
+    result, errors = run([source], tmp_path / "out")
+    assert (result.assessed, result.failed) == (2, 1)
+    assert f"Error: {source}: is not UTF-8 text (byte 37). Save it as UTF-8." in errors  # as `assess` counts
