@@ -408,12 +408,21 @@ def test_item4_a_large_multi_document_file_is_streamed_and_split_across_jobs(tmp
 def test_item4_errors_in_a_streamed_file_keep_their_line_and_document(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("clusteradvisor.batch.jobs.STREAM_BYTES", 100, raising=False)
     body = "".join(f"---\nname: Town {i}\n# padding line to make the file large enough to stream\n" for i in range(8))
-    source = write(tmp_path / "big.yaml", body + "---\nname: Bad\nnetwork:\n  form: many\n---\n# only a comment\n---\nname: Last\n")
+    tail = "---\nname: Bad\nnetwork:\n  form: many\n---\n# only a comment\n--- ~\n---\nname: Last\n"
+    source = write(tmp_path / "big.yaml", body + tail)
+    small = write(tmp_path / "small.yaml", body + tail)
+    monkeypatch.setattr("clusteradvisor.batch.jobs.SLICE_DOCUMENTS", 3, raising=False)
     for jobs in (1, 2):
-        _, errors = run([source], tmp_path / f"out{jobs}", jobs=jobs)
+        _, errors = run([source], tmp_path / f"out{jobs}", "json", jobs=jobs)
         assert errors.startswith(f'Error: {source}:28: network.form: "many" is not one of'), errors
         table = rows(tmp_path / f"out{jobs}")
         assert [(r["document"], r["status"]) for r in table][-2:] == [("9", "failed"), ("10", "ok")]
+        memo = json.loads((tmp_path / f"out{jobs}" / "last.json").read_text(encoding="utf-8"))
+        assert memo["region"]["document"] == 10  # the memo knows its place in the file, as when read whole
+    monkeypatch.setattr("clusteradvisor.batch.jobs.STREAM_BYTES", 1 << 20, raising=False)
+    _, whole = run([small], tmp_path / "whole", "json")
+    assert whole.replace(str(small), str(source)).splitlines()[0] == errors.splitlines()[0]
+    assert json.loads((tmp_path / "whole" / "last.json").read_text(encoding="utf-8"))["region"]["document"] == 10
 
 
 def test_item5_non_utf8_file_names_are_shown_safely(cli: Callable[..., Result], tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ SLICE_BYTES = 1 << 18  # ... or fewer, when the documents are long
 # A line holding only a document marker: YAML forbids these at column 0 inside content, so a file
 # splits at them exactly as the parser would.
 _MARKER = re.compile(rb"^(---|\.\.\.)(?=\s|$)")
-_BLANK = re.compile(rb"^\s*(#.*)?$")
+_BLANK = re.compile(rb"^\s*(#.*)?$|^(---|\.\.\.)\s*(#.*)?$")  # no content: blank, comment, bare marker
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,7 @@ class Task:
     source: str  # the path as shown to the user
     kind: Literal["file", "slice", "end"] = "file"
     documents: tuple[tuple[int, str], ...] = ()  # (first line, text) per document, for a slice
+    first_document: int = 1  # the number of a slice's first document within its file
     error: str = ""  # for "end": why the file stopped being read
 
 
@@ -157,13 +158,11 @@ def _shift(messages: tuple[str, ...], source: str, lines: int) -> tuple[str, ...
 
 
 def _slice_items(task: Task) -> Iterator[tuple[int, Region | RegionError]]:
-    """Parse each document of a slice on its own; number them within the slice (the parent adds the rest)."""
-    number = 0
-    for first, text in task.documents:
+    """Parse each document of a slice on its own, numbered within its file."""
+    for number, (first, text) in enumerate(task.documents, start=task.first_document):
         for item in parse_regions(text, task.source):
             if isinstance(item, RegionError) and _is_null(text):
-                continue  # a document holding only `~` or null: skipped, as in a small file
-            number += 1
+                continue  # a null document the splitter could not tell: skipped, as in a small file
             if isinstance(item, RegionError):
                 yield number, RegionError(_shift(item.messages, task.source, first - 1))
             else:
@@ -200,6 +199,7 @@ def split_documents(handle: BinaryIO, path: str, source: str, first_number: int)
     """
     number = first_number
     documents: list[tuple[int, str]] = []
+    counted = 0  # documents of this file in earlier slices
     size = 0
     lines: list[bytes] = []
     first = 1
@@ -208,10 +208,14 @@ def split_documents(handle: BinaryIO, path: str, source: str, first_number: int)
 
     def close_document() -> None:
         nonlocal size
-        if lines and not all(_BLANK.match(line) or _MARKER.match(line) for line in lines):
-            text = b"".join(lines).decode("utf-8")
-            documents.append((first, text))
-            size += len(text)
+        content = sum(1 for line in lines if not _BLANK.match(line))
+        if not content:
+            return
+        text = b"".join(lines).decode("utf-8")
+        if content == 1 and _is_null(text):  # `~` or `--- null`: no region, as the parser skips it
+            return
+        documents.append((first, text))
+        size += len(text)
 
     try:
         for line_number, line in enumerate(handle, start=1):
@@ -229,14 +233,14 @@ def split_documents(handle: BinaryIO, path: str, source: str, first_number: int)
                 close_document()
                 lines, first = [], line_number + 1
             if len(documents) >= SLICE_DOCUMENTS or size >= SLICE_BYTES:
-                yield Task(number, path, source, "slice", tuple(documents))
-                number, documents, size = number + 1, [], 0
+                yield Task(number, path, source, "slice", tuple(documents), counted + 1)
+                number, counted, documents, size = number + 1, counted + len(documents), [], 0
         else:
             close_document()
     except OSError as err:
         error = f"{source}: cannot be read ({err.strerror})."
     if documents:
-        yield Task(number, path, source, "slice", tuple(documents))
+        yield Task(number, path, source, "slice", tuple(documents), counted + 1)
         number += 1
     yield Task(number, path, source, "end", error=error)
 

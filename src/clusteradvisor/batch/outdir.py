@@ -65,6 +65,9 @@ class OutputFolder:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as err:
+                if err.errno in (errno.ENOLCK, errno.EOPNOTSUPP):  # a file system without locks: run unguarded
+                    self._fd = fd
+                    return
                 os.close(fd)
                 if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
                     raise OutputError(

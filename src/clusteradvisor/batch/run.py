@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
@@ -345,12 +345,12 @@ class _Sink:
 
 
 def _drain(results: Iterator[tuple[Task, list[Outcome]]], sink: _Sink) -> None:
-    """Write every task's rows in input order; number a large file's documents across its slices."""
-    done = base = 0  # files finished; documents of the current large file before this slice
+    """Write every task's rows in input order."""
+    done = base = 0  # files finished; rows of the current large file so far
     for task, outcomes in results:
         with _HeldSignals():
             for outcome in outcomes:
-                sink.write(replace(outcome, document=outcome.document + base) if task.kind == "slice" else outcome)
+                sink.write(outcome)
             if task.kind == "slice":
                 base += len(outcomes)
             elif task.kind == "end" and not task.error and base == 0:
