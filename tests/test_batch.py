@@ -738,3 +738,11 @@ def test_a_streamed_file_with_a_bad_byte_keeps_the_documents_before_it(tmp_path:
     result, errors = run([source], tmp_path / "out")
     assert (result.assessed, result.failed) == (2, 1)
     assert f"Error: {source}: is not UTF-8 text (byte 37). Save it as UTF-8." in errors  # as `assess` counts
+
+
+def test_shown_and_md_spell_out_what_would_act_on_a_terminal_or_a_table() -> None:
+    from clusteradvisor.batch import shown
+
+    assert shown("a\x1b[31mb\u202ec" + os.fsdecode(b"\xff")) == "a\\x1b[31mb\\u202ec\\xff"
+    assert md("x\ny|z") == "x\\\\x0ay\\|z"  # Markdown shows \x0a and a literal pipe
+    assert md("- item") == "\\- item" and md("a & <i>") == "a &amp; &lt;i&gt;"

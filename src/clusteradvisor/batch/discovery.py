@@ -12,7 +12,7 @@ from ..region import read_text
 
 SUFFIXES = (".yaml", ".yml")
 # Characters that would act on a terminal or break a line: C0, DEL, C1, bidi controls, line separators.
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
+UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
 
 
 def shown(path: str) -> str:
@@ -21,8 +21,13 @@ def shown(path: str) -> str:
         raw = path.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError:  # a lone surrogate that no file system produced
         raw = path.encode("utf-8", "backslashreplace")
-    text = raw.decode("utf-8", "backslashreplace")
-    return _UNSAFE.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text)
+    return UNSAFE.sub(escape_char, raw.decode("utf-8", "backslashreplace"))
+
+
+def escape_char(match: re.Match[str]) -> str:
+    """Spell one unsafe character as \\xNN or \\uNNNN."""
+    code = ord(match[0])
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import IO, Any
 from .. import __version__
 from ..errors import OutputError
 from ..knowledge import DIMENSIONS, PRIORITIES, KnowledgeBase
-from .discovery import shown
+from .discovery import UNSAFE, escape_char, shown
 from .jobs import Outcome
 
 SHARED_NAMES = 10  # regions named per recommendation in summary.md; the rest are counted
@@ -28,7 +28,6 @@ CSV_COLUMNS = (
 FORMAT_NAMES = {"md": "Markdown", "html": "HTML", "txt": "plain text", "json": "JSON"}
 
 _MARKUP = re.compile(r"[\\`*_\[\]|#~]")
-_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
 
 
 def md(text: str) -> str:
@@ -36,7 +35,7 @@ def md(text: str) -> str:
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = _MARKUP.sub(lambda m: "\\" + m[0], text)
     # A newline would end the table row or start a heading: show every control character instead.
-    text = _INVISIBLE.sub(lambda m: f"\\\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\\\u{ord(m[0]):04x}", text)
+    text = UNSAFE.sub(lambda m: "\\" + escape_char(m), text)  # doubled: Markdown would eat one backslash
     return "\\" + text if text[:1] in ("-", "+", "=") else text
 
 
