@@ -69,6 +69,7 @@ def write_together(folder: Path, files: list[tuple[str, Callable[[IO[str]], None
             try:
                 fill(handle)
                 handle.flush()
+                os.fsync(handle.fileno())  # written once per run: unlike memos, worth an fsync
             finally:
                 handle.close()
             os.chmod(path, 0o644)
