@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import hashlib
-import io
 import os
 import pstats
 import shutil
@@ -53,7 +52,7 @@ def time_library(inputs: Path, out: Path, fmt: str, jobs: int) -> float:
 
     shutil.rmtree(out, ignore_errors=True)
     start = time.perf_counter()
-    result = run_batch([str(inputs)], out, fmt, jobs, stderr=io.StringIO())
+    result = run_batch([str(inputs)], out, fmt, jobs)
     seconds = time.perf_counter() - start
     assert result.failed == 0 and not result.interrupted, result
     return seconds

@@ -13,13 +13,16 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from click.testing import Result
 
-from clusteradvisor import batch
-from clusteradvisor.batch import CSV_COLUMNS, region_files, run_batch
+from clusteradvisor.batch import CSV_COLUMNS, BatchResult, Job, Outcome, Task, md, region_files, run_batch
+from clusteradvisor.batch import jobs as batch_jobs
+from clusteradvisor.batch import run as batch_run
+from clusteradvisor.cli import BatchScreen
 from clusteradvisor.errors import EngineError, OutputError
 from clusteradvisor.report import assess_file
 
@@ -45,6 +48,16 @@ def tree(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+def outputs(out: Path) -> list[str]:
+    """The files in `out` a user sees (not hidden ones)."""
+    return sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+
+
+def temporaries(out: Path) -> list[str]:
+    """Hidden files in `out` other than the manifest: temporary files that a run left behind."""
+    return sorted(p.name for p in out.iterdir() if p.name.startswith(".") and p.name != ".clusteradvisor-manifest.json")
+
+
 def rows(out: Path) -> list[dict[str, str]]:
     with open(out / "summary.csv", encoding="utf-8", newline="") as handle:
         return list(csv.DictReader(handle))
@@ -65,15 +78,18 @@ def mixed(tmp_path: Path) -> Path:
     return root
 
 
-def run(inputs: list[str | Path], out: Path, fmt: str = "md", jobs: int = 1, templates: str | None = None) -> tuple[batch.BatchResult, str]:
+def run(inputs: list[str | Path], out: Path, fmt: str = "md", jobs: int = 1, templates: str | None = None, **options: Any) -> tuple[BatchResult, str]:
+    """Run the library call with the command line's screen; return the result and what stderr showed."""
     stderr = io.StringIO()
-    result = run_batch([str(i) for i in inputs], out, fmt, jobs, templates, stderr=stderr)
+    screen = BatchScreen(stderr)
+    result = run_batch([str(i) for i in inputs], out, fmt, jobs, templates, on_event=screen, **options)
+    screen.finish(result)
     return result, stderr.getvalue()
 
 
 def test_inputs_are_found_recursively_in_sorted_order_once(mixed: Path) -> None:
     found = list(region_files([str(mixed), str(mixed / "a-ota.yaml"), str(mixed / "missing.yaml")]))
-    relative = [os.path.relpath(p, mixed) for p in found]
+    relative = [os.path.relpath(p.path, mixed) for p in found]
     assert relative == ["a-ota.yaml", "b-bad.yaml", "c-two.yml", "nested/d-syntax.yaml", "nested/e-empty.yaml",
                         "nested/f-binary.yaml", "missing.yaml"]  # fmt: skip
 
@@ -93,8 +109,8 @@ def test_mixed_inputs_write_the_good_report_the_bad_and_exit_1(cli: Callable[...
         f"Error: {tmp_path}/missing.yaml: no such file.",
     ]
     closing = result.stderr.splitlines()[-1]
-    assert re.fullmatch(rf"9 regions from 7 files: 4 assessed, 5 failed, in \d+\.\d\d s; memos and summary in {out}/", closing)
-    assert sorted(p.name for p in out.iterdir()) == ["fine.md", "kiryu.md", "ota-ward-2.md", "ota-ward.md", "summary.csv", "summary.md"]
+    assert re.fullmatch(rf"8 regions from 6 files and 1 unusable input: 4 assessed, 5 failed, in \d+\.\d\d s; memos and summary in {out}/", closing)
+    assert visible(out) == [".clusteradvisor-manifest.json", "fine.md", "kiryu.md", "ota-ward-2.md", "ota-ward.md", "summary.csv", "summary.html", "summary.md", "summary.xlsx"]
     assert (out / "ota-ward.md").read_text(encoding="utf-8") == assess_file(f"{mixed}/a-ota.yaml")
     table = rows(out)
     assert [(r["name"], r["status"], r["memo"]) for r in table] == [
@@ -131,36 +147,73 @@ def test_the_same_message_as_assess(cli: Callable[..., Result], tmp_path: Path) 
 def test_a_clean_run_exits_0(cli: Callable[..., Result], tmp_path: Path) -> None:
     result = cli("batch", str(EXAMPLES), "--out", str(tmp_path / "out"))
     assert result.exit_code == 0, result.stderr
-    assert "6 regions from 6 files: 6 assessed, 0 failed" in result.stderr
-    assert len(rows(tmp_path / "out")) == 6
+    assert "7 regions from 7 files: 7 assessed, 0 failed" in result.stderr  # examples/v1/ holds the seventh
+    assert len(rows(tmp_path / "out")) == 7
 
 
-def test_summary_csv_has_one_row_per_region_with_counts_scores_and_patterns(tmp_path: Path) -> None:
+def test_summary_csv_has_one_row_per_region_with_counts_statuses_and_patterns(tmp_path: Path) -> None:
     result, _ = run([EXAMPLES], tmp_path)
-    assert (result.assessed, result.failed, result.files) == (6, 0, 6)
+    assert (result.assessed, result.failed, result.files) == (7, 0, 7)
     with open(tmp_path / "summary.csv", encoding="utf-8", newline="") as handle:
-        assert tuple(next(csv.reader(handle))) == CSV_COLUMNS
+        header = tuple(next(csv.reader(handle)))
+    assert header == CSV_COLUMNS
+    assert "F1 autonomous development: status" in header and "N networks and innovation: share in place" in header
     ota = next(r for r in rows(tmp_path) if r["name"] == "Ota ward")
     verdict = json.loads(assess_file(str(OTA), "json"))
     assert {p: int(ota[p]) for p in ("critical", "high", "medium", "low")} == verdict["summary"]["counts"]
-    assert ota["top"].split() == verdict["summary"]["top"]
+    assert ota["most urgent"].split() == verdict["summary"]["most_urgent"]
+    assert ota["first action"] == verdict["recommendations"][0]["id"] == "build-market-orientation"
     for dimension, score in verdict["scores"].items():
-        assert ota[f"score_{dimension}"] == ("" if score["score"] is None else str(score["score"]))
-    assert ota["patterns"].split() == [p["id"] for p in verdict["patterns"]]
+        name = score["name"].lower()
+        assert ota[f"{dimension} {name}: status"] == score["status"]
+        assert ota[f"{dimension} {name}: share in place"] == ("" if score["figure"] is None else str(score["figure"]))
+    assert ota["resembles"].split() == [p["id"] for p in verdict["patterns"]]
+    kiryu_v1 = next(r for r in rows(tmp_path) if r["file"].endswith("v1/kiryu-style-textile.yaml"))
+    assert kiryu_v1["read from version 1"] == "True"
 
 
-def test_summary_md_ranks_shared_recommendations_and_links_the_memos(tmp_path: Path) -> None:
+def test_summary_md_orders_shared_recommendations_as_a_plan_and_links_the_memos(tmp_path: Path) -> None:
     run([EXAMPLES], tmp_path)
     summary = (tmp_path / "summary.md").read_text(encoding="utf-8")
-    assert summary.startswith("# Batch assessment summary\n\n6 regions from 6 files: 6 assessed, 0 failed.")
-    frequent = summary.split("## Most frequent recommendations")[1].split("## Regions")[0]
-    first = frequent.splitlines()[4]  # the first data row: the most frequent recommendation
-    verdicts = [json.loads(assess_file(str(path), "json")) for path in sorted(EXAMPLES.glob("*.yaml"))]
-    holders = [v for v in verdicts if "metal-machinery-upgrade" in [r["id"] for r in v["recommendations"]]]
-    assert "`metal-machinery-upgrade`" in first and f"| {len(holders)} of 6 |" in first
-    assert "[Ota ward](ota-ward.md)" in first and "[Hitachi-city](hitachi-city.md)" in first
+    assert summary.startswith("# Batch assessment summary\n\n7 regions from 7 files: 7 assessed, 0 failed.")
+    shared = summary.split("## Shared recommendations")[1].split("## Regions")[0]
+    table = [line for line in shared.splitlines() if line.startswith("| ") and "`" in line]
+    kinds = [line.split(" | ")[1] for line in table]
+    assert kinds == sorted(kinds, key=lambda k: k != "remedy")  # remedies first
+    priorities = [line.split(" | ")[2] for line in table if line.split(" | ")[1] == "remedy"]
+    order = ["critical", "high", "medium", "low"]
+    assert [order.index(p) for p in priorities] == sorted(order.index(p) for p in priorities)
+    assert "[Higashi Osaka](higashi-osaka.md)" in shared and "| F1 Autonomous development | F2 Innovation and flexibility |" in summary
     assert "| [Ota ward](ota-ward.md) | " in summary.split("## Regions")[1]
     assert "## Failed" not in summary
+
+
+def test_summary_html_and_xlsx_carry_the_same_rows(tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    run([EXAMPLES], tmp_path)
+    page = (tmp_path / "summary.html").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    assert '<a href="ota-ward.md">Ota ward</a>' in page and "Shared recommendations" in page
+    assert "<script" not in page and "http" not in page
+    book = load_workbook(tmp_path / "summary.xlsx", read_only=True)
+    sheet = book["Regions"]
+    table = [[c for c in row] for row in sheet.iter_rows(values_only=True)]
+    assert tuple(table[0]) == CSV_COLUMNS
+    assert [row[2] for row in table[1:]] == [r["name"] for r in rows(tmp_path)]
+    ota = next(row for row in table[1:] if row[2] == "Ota ward")
+    assert isinstance(ota[CSV_COLUMNS.index("high")], int)
+    assert len(list(book["Shared recommendations"].iter_rows(values_only=True))) > 1
+
+
+def test_summary_xlsx_keeps_region_text_as_text(tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    write(tmp_path / "in" / "a.yaml", "name: '=HYPERLINK(\"http://x\")'\n")
+    run([tmp_path / "in"], tmp_path / "out")
+    book = load_workbook(tmp_path / "out" / "summary.xlsx")
+    cell = book["Regions"]["C2"]
+    assert cell.value == '=HYPERLINK("http://x")' and cell.data_type == "s"
 
 
 def test_summary_json_only_with_json_format(tmp_path: Path, mixed: Path) -> None:
@@ -172,7 +225,7 @@ def test_summary_json_only_with_json_format(tmp_path: Path, mixed: Path) -> None
     assert [r["status"] for r in data["regions"]] == [r["status"] for r in rows(tmp_path / "json")]
     assert data["regions"][0]["memo"] == "ota-ward.json"
     memo = json.loads((tmp_path / "json" / "ota-ward.json").read_text(encoding="utf-8"))
-    assert data["regions"][0]["recommendations"] == [r["id"] for r in memo["recommendations"]]
+    assert data["regions"][0]["recommendations"].split() == [r["id"] for r in memo["recommendations"]]
     assert all(r["regions"] >= 1 for r in data["recommendations"])
 
 
@@ -190,7 +243,7 @@ def test_hostile_names_stay_inside_the_output_folder(tmp_path: Path) -> None:
     result, errors = run([source], out)
     # "" and 201 characters fail validation; everything else is written under a safe name.
     assert (result.assessed, result.failed) == (len(HOSTILE) + 3, 2), errors
-    names = sorted(p.name for p in out.iterdir())
+    names = outputs(out)
     assert all(re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*\.md", n) for n in names if not n.startswith("summary.")), names
     assert [r["memo"] for r in rows(out) if r["status"] == "ok"] == [
         "etc-passwd.md", "7-7.md", "script-alert-1-script.md", "region.md", "region-2.md", "summary-region.md",
@@ -216,13 +269,14 @@ def test_jobs_1_and_2_write_byte_identical_trees(tmp_path: Path, mixed: Path, fm
     inputs: list[str | Path] = [mixed, EXAMPLES, many]
     one, _ = run(inputs, tmp_path / "one", fmt, jobs=1)
     two, _ = run(inputs, tmp_path / "two", fmt, jobs=2)
-    assert (one.assessed, one.failed) == (two.assessed, two.failed) == (90, 4)
+    assert (one.assessed, one.failed) == (two.assessed, two.failed) == (91, 4)
     assert tree(tmp_path / "one") == tree(tmp_path / "two")
 
 
 def test_no_temporary_files_are_left(tmp_path: Path, mixed: Path) -> None:
     run([mixed, EXAMPLES], tmp_path / "out", "json", jobs=2)
-    assert not [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".") or p.suffix == ".tmp"]
+    assert not temporaries(tmp_path / "out")
+    assert not [p.name for p in (tmp_path / "out").iterdir() if p.suffix == ".tmp"]
 
 
 def test_a_failed_write_leaves_earlier_and_existing_memos_intact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -245,24 +299,24 @@ def test_a_failed_write_leaves_earlier_and_existing_memos_intact(tmp_path: Path,
     assert (out / "ota-ward.md").read_text(encoding="utf-8").startswith("# Cluster policy advice: Ota ward")
     assert (out / "kiryu.md").read_text(encoding="utf-8") == "an earlier memo\n"
     assert (out / "summary.csv").read_text(encoding="utf-8") == "an earlier summary\n"
-    assert sorted(p.name for p in out.iterdir()) == ["kiryu.md", "ota-ward.md", "summary.csv"]
+    assert outputs(out) == ["kiryu.md", "ota-ward.md", "summary.csv"] and not temporaries(out)
 
 
 def test_keyboard_interrupt_stops_cleanly_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for i in range(5):
         write(tmp_path / "in" / f"r{i}.yaml", documents(f"Town {i}"))
-    real = batch.assess_path
+    real = batch_jobs.run_task
 
-    def interrupted(path: str) -> list[batch.Outcome]:
-        if path.endswith("r3.yaml"):
+    def interrupted(job: Job, task: Task) -> list[Outcome]:
+        if task.path.endswith("r3.yaml"):
             raise KeyboardInterrupt
-        return real(path)
+        return real(job, task)
 
-    monkeypatch.setattr(batch, "assess_path", interrupted)
+    monkeypatch.setattr(batch_jobs, "run_task", interrupted)
     result, errors = run([tmp_path / "in"], tmp_path / "out")
     assert result.interrupted and result.assessed == 3
     assert errors.startswith("Interrupted after ") and "3 memos written to" in errors and "no summary was written" in errors
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["town-0.md", "town-1.md", "town-2.md"]
+    assert outputs(tmp_path / "out") == ["town-0.md", "town-1.md", "town-2.md"] and not temporaries(tmp_path / "out")
 
 
 def _region_folder(folder: Path, files: int, per_file: int) -> None:
@@ -291,26 +345,26 @@ def test_ctrl_c_stops_the_console_script_cleanly(tmp_path: Path, jobs: str) -> N
     memos = sorted(out.glob("*.md"))
     assert len(memos) == int(match.group(1)) < 3000
     assert not (out / "summary.csv").exists()
-    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no temporary files
+    assert not temporaries(out)
     for memo in memos:  # every memo complete
-        assert memo.read_text(encoding="utf-8").rstrip().endswith("does not replace local knowledge.")
+        assert memo.read_text(encoding="utf-8").rstrip().endswith("or we inferred it.")
 
 
 def test_a_crashed_worker_is_reported_not_waited_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for i in range(4):
         write(tmp_path / "in" / f"r{i}.yaml", documents(f"Town {i}"))
-    real = batch.assess_path
+    real = batch_jobs.run_task
 
-    def crashing(path: str) -> list[batch.Outcome]:
-        if path.endswith("r2.yaml"):
+    def crashing(job: Job, task: Task) -> list[Outcome]:
+        if task.path.endswith("r2.yaml"):
             os._exit(3)  # as a segfault in the engine would end a worker
-        return real(path)
+        return real(job, task)
 
-    monkeypatch.setattr(batch, "assess_path", crashing)  # forked workers inherit the patch
-    monkeypatch.setattr(batch, "CHUNKSIZE", 1)
-    with pytest.raises(EngineError, match=r"a worker process stopped \(exit code 3\)"):
+    monkeypatch.setattr(batch_jobs, "run_task", crashing)  # forked workers inherit the patch
+    monkeypatch.setattr(batch_run, "CHUNKSIZE", 1)
+    with pytest.raises(EngineError, match=r"a worker process stopped abruptly"):
         run([tmp_path / "in"], tmp_path / "out", jobs=2)
-    assert not [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
+    assert not temporaries(tmp_path / "out")
 
 
 class _Terminal(io.StringIO):
@@ -322,14 +376,16 @@ def test_progress_bar_only_on_a_terminal_and_only_for_several_files(tmp_path: Pa
     for i in range(8):
         write(tmp_path / "in" / f"r{i}.yaml", documents(f"Town {i}"))
     terminal = _Terminal()
-    run_batch([str(tmp_path / "in")], tmp_path / "a", stderr=terminal)
+    screen = BatchScreen(terminal)
+    screen.finish(run_batch([str(tmp_path / "in")], tmp_path / "a", on_event=screen))
     shown = terminal.getvalue()
     assert "\r[##############################] 8/8 files, 8 regions" in shown
     assert shown.split("\r\x1b[K")[-1].startswith("8 regions from 8 files: 8 assessed, 0 failed")
     _, plain = run([tmp_path / "in"], tmp_path / "b")
     assert "\r" not in plain
     small = _Terminal()
-    run_batch([str(tmp_path / "in" / "r0.yaml")], tmp_path / "c", stderr=small)
+    screen = BatchScreen(small)
+    screen.finish(run_batch([str(tmp_path / "in" / "r0.yaml")], tmp_path / "c", on_event=screen))
     assert "\r" not in small.getvalue()
 
 
@@ -349,4 +405,381 @@ def test_batch_needs_inputs_and_out(cli: Callable[..., Result], tmp_path: Path) 
 @pytest.mark.parametrize("fmt", ["html", "txt"])
 def test_every_format_gets_its_extension(tmp_path: Path, fmt: str) -> None:
     run([OTA], tmp_path, fmt)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [f"ota-ward.{fmt}", "summary.csv", "summary.md"]
+    assert outputs(tmp_path) == [f"ota-ward.{fmt}", "summary.csv", "summary.html", "summary.md", "summary.xlsx"]
+
+
+# --- issue 7: hostile input and faults (each test failed on the code before the batch package) ---------
+
+
+def visible(out: Path) -> list[str]:
+    """Every name in `out`, hidden ones included."""
+    return sorted(p.name for p in out.iterdir())
+
+
+def test_item4_a_large_multi_document_file_is_streamed_and_split_across_jobs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = OTA.read_text(encoding="utf-8")
+    source = write(tmp_path / "many.yaml", "---\n".join(text.replace("name: Ota ward", f"name: Ota ward {i}") for i in range(120)))
+    monkeypatch.setattr("clusteradvisor.batch.jobs.STREAM_BYTES", 20_000, raising=False)
+    monkeypatch.setattr("clusteradvisor.batch.jobs.SLICE_DOCUMENTS", 4, raising=False)  # 30 slices to share
+    seen = tmp_path / "seen.txt"
+    real_load_all = __import__("clusteradvisor.region").region.load_all
+
+    def spy(text: str) -> Any:
+        with open(seen, "a", encoding="utf-8") as handle:  # workers are forked: they append too
+            handle.write(f"{os.getpid()} {len(text)}\n")
+        return real_load_all(text)
+
+    monkeypatch.setattr("clusteradvisor.region.load_all", spy)
+    one, _ = run([source], tmp_path / "one", jobs=1)
+    largest = max(int(line.split()[1]) for line in seen.read_text(encoding="utf-8").splitlines())
+    assert largest < source.stat().st_size / 10  # never parsed whole
+    seen.unlink()
+    two, _ = run([source], tmp_path / "two", jobs=2)
+    assert (one.assessed, one.failed) == (two.assessed, two.failed) == (120, 0)
+    assert tree(tmp_path / "one") == tree(tmp_path / "two")
+    workers = {line.split()[0] for line in seen.read_text(encoding="utf-8").splitlines()}
+    assert len(workers) == 2 and str(os.getpid()) not in workers  # the file was split across both workers
+    assert [r["document"] for r in rows(tmp_path / "two")] == [str(i) for i in range(1, 121)]
+
+
+def test_item4_errors_in_a_streamed_file_keep_their_line_and_document(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("clusteradvisor.batch.jobs.STREAM_BYTES", 100, raising=False)
+    body = "".join(f"---\nname: Town {i}\n# padding line to make the file large enough to stream\n" for i in range(8))
+    tail = "---\nname: Bad\nnetwork:\n  form: many\n---\n# only a comment\n--- ~\n---\nname: Last\n"
+    source = write(tmp_path / "big.yaml", body + tail)
+    small = write(tmp_path / "small.yaml", body + tail)
+    monkeypatch.setattr("clusteradvisor.batch.jobs.SLICE_DOCUMENTS", 3, raising=False)
+    for jobs in (1, 2):
+        _, errors = run([source], tmp_path / f"out{jobs}", "json", jobs=jobs)
+        assert errors.startswith(f'Error: {source}:28: network.form: "many" is not one of'), errors
+        table = rows(tmp_path / f"out{jobs}")
+        assert [(r["document"], r["status"]) for r in table][-2:] == [("9", "failed"), ("10", "ok")]
+        memo = json.loads((tmp_path / f"out{jobs}" / "last.json").read_text(encoding="utf-8"))
+        assert memo["region"]["document"] == 10  # the memo knows its place in the file, as when read whole
+    monkeypatch.setattr("clusteradvisor.batch.jobs.STREAM_BYTES", 1 << 20, raising=False)
+    _, whole = run([small], tmp_path / "whole", "json")
+    assert whole.replace(str(small), str(source)).splitlines()[0] == errors.splitlines()[0]
+    assert json.loads((tmp_path / "whole" / "last.json").read_text(encoding="utf-8"))["region"]["document"] == 10
+
+
+def test_item5_non_utf8_file_names_are_shown_safely(cli: Callable[..., Result], tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    name = os.fsdecode(b"caf\xff.yaml")
+    write(folder / name, documents("Cafe"))
+    write(folder / os.fsdecode(b"bad\xfe.yaml"), BAD)
+    out = tmp_path / "out"
+    result = cli("batch", str(folder), "--out", str(out), "--format", "json")
+    assert result.exit_code == 1, result.stderr
+    assert f"Error: {folder}/bad\\xfe.yaml:3: network.form:" in result.stderr
+    data = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert [r["file"] for r in data["regions"]] == [f"{folder}/bad\\xfe.yaml", f"{folder}/caf\\xff.yaml"]
+    assert md(f"{folder}/caf\\xff.yaml") in (out / "summary.md").read_text(encoding="utf-8")
+    assert rows(out)[1]["file"] == f"{folder}/caf\\xff.yaml"
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_item6_sigterm_is_handled_like_ctrl_c(tmp_path: Path, jobs: str) -> None:
+    _region_folder(tmp_path / "in", 200, 15)
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "clusteradvisor", "batch", str(tmp_path / "in"), "--out", str(out), "--jobs", jobs],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (out.is_dir() and len(list(out.glob("*.md"))) >= 20):
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGTERM)  # as `timeout` does: the command and its group
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 143, stderr
+    assert "Traceback" not in stderr and "Interrupted after " in stderr and stdout == ""
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [".clusteradvisor-manifest.json"]
+
+
+def test_item6_stale_temporary_files_of_a_killed_run_are_swept(cli: Callable[..., Result], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    stale = [".summary.csv.k2j4h6g8.tmp", ".clusteradvisor-4242-0a1b2c3d-7-1.tmp", ".ota-ward.md.ab12cd34.tmp"]
+    for name in [*stale, ".notes.tmp", "keep.txt"]:
+        write(out / name, "x")
+    result = cli("batch", str(OTA), "--out", str(out))
+    assert result.exit_code == 0, result.stderr
+    assert visible(out) == [".clusteradvisor-manifest.json", ".notes.tmp", "keep.txt", "ota-ward.md", "summary.csv", "summary.html", "summary.md", "summary.xlsx"]
+
+
+def test_item7_summaries_succeed_or_fail_together(cli: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "out"
+    assert cli("batch", str(OTA), "--out", str(out)).exit_code == 0
+    before = tree(out)
+
+    class Full(io.StringIO):
+        """A summary file on a full disk: writing fails, and so does closing."""
+
+        def write(self, text: str) -> int:
+            raise OSError(28, "No space left on device")
+
+        def close(self) -> None:
+            raise OSError(28, "No space left on device")
+
+    import clusteradvisor.batch.summary as summary_module
+
+    real = summary_module.open_temp
+
+    def opener(folder: Path, name: str) -> tuple[str, Any]:
+        path, handle = real(folder, name)
+        if name == "summary.md":
+            handle.close()
+            return path, Full()
+        return path, handle
+
+    monkeypatch.setattr(summary_module, "open_temp", opener)
+    result = cli("batch", str(OTA), str(EXAMPLES / "kiryu-style-textile-district-illustrative.yaml"), "--out", str(out))
+    assert result.exit_code == 1
+    assert "summary.md: cannot be written (No space left on device)" in result.stderr and "Traceback" not in result.stderr
+    after = tree(out)
+    for name in ("summary.csv", "summary.md"):
+        assert after[name] == before[name]  # neither replaced
+    assert not [n for n in after if n.endswith(".tmp")]
+
+
+def test_item8_an_unreadable_sub_folder_is_a_failed_row(cli: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(tmp_path / "in" / "a.yaml", documents("Alpha"))
+    write(tmp_path / "in" / "locked" / "b.yaml", documents("Beta"))
+    real = os.scandir
+    locked = str(tmp_path / "in" / "locked")
+
+    def scandir(path: Any = ".") -> Any:
+        if os.fspath(path) == locked:  # what chmod 000 does for anyone but root
+            raise PermissionError(13, "Permission denied", locked)
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    out = tmp_path / "out"
+    result = cli("batch", str(tmp_path / "in"), "--out", str(out))
+    assert result.exit_code == 1
+    assert f"Error: {locked}: cannot be read (Permission denied)" in result.stderr
+    assert [(r["file"], r["status"]) for r in rows(out)] == [(f"{tmp_path}/in/a.yaml", "ok"), (locked, "failed")]
+
+
+def test_item9_a_symlink_is_followed_and_kept(tmp_path: Path) -> None:
+    from clusteradvisor.output import write_atomic
+
+    target = write(tmp_path / "real" / "memo.md", "old\n")
+    link = tmp_path / "link.md"
+    link.symlink_to(target)
+    write_atomic(link, "new\n")
+    assert link.is_symlink() and target.read_text(encoding="utf-8") == "new\n"
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_item9_a_planted_link_in_out_is_replaced_not_followed(tmp_path: Path, jobs: int) -> None:
+    outside = write(tmp_path / "outside.txt", "keep\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "ota-ward.md").symlink_to(outside)
+    run([OTA], out, jobs=jobs)
+    assert outside.read_text(encoding="utf-8") == "keep\n"
+    assert not (out / "ota-ward.md").is_symlink() and (out / "ota-ward.md").read_text(encoding="utf-8").startswith("# Cluster policy")
+
+
+def test_item9_a_fifo_is_written_through_or_refused(tmp_path: Path) -> None:
+    import threading
+
+    from clusteradvisor.output import write_atomic
+
+    fifo = tmp_path / "pipe.md"
+    os.mkfifo(fifo)
+    with pytest.raises(OutputError, match=r"pipe\.md: is a FIFO that nobody is reading"):
+        write_atomic(fifo, "lost\n")
+    assert fifo.is_fifo()
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    for _ in range(200):  # until the reader has opened its end
+        try:
+            write_atomic(fifo, "through\n")
+            break
+        except OutputError:
+            time.sleep(0.01)
+    reader.join(timeout=10)
+    assert received == [b"through\n"] and fifo.is_fifo()
+
+
+def test_item9_a_character_device_is_written_through(tmp_path: Path) -> None:
+    import stat as stat_module
+
+    from clusteradvisor.output import write_atomic
+
+    device = tmp_path / "null"
+    try:
+        os.mknod(device, stat_module.S_IFCHR | 0o666, os.makedev(1, 3))
+        device.write_text("x")
+    except OSError:
+        pytest.skip("cannot make a device node here")
+    write_atomic(device, "discarded\n")
+    assert device.is_char_device()
+    with pytest.raises(OutputError, match="is a folder"):
+        write_atomic(tmp_path, "x")
+
+
+def test_item10_a_second_batch_on_the_same_out_is_refused(cli: Callable[..., Result], tmp_path: Path) -> None:
+    import fcntl
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with open(out / ".clusteradvisor.lock", "w") as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        result = cli("batch", str(OTA), "--out", str(out))
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: {out}: another clusteradvisor batch is writing to this folder")
+    assert not (out / "ota-ward.md").exists()
+
+
+def test_item10_memos_of_an_earlier_run_are_named_and_clean_removes_only_ours(cli: Callable[..., Result], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    first = write(tmp_path / "first.yaml", documents("Alpha", "Beta"))
+    assert cli("batch", str(first), "--out", str(out), "--format", "json").exit_code == 0
+    write(out / "notes.md", "my own notes\n")
+    second = write(tmp_path / "second.yaml", documents("Alpha"))
+    result = cli("batch", str(second), "--out", str(out))
+    assert result.exit_code == 0
+    assert "3 files of an earlier run are not in this run's summary (alpha.json, beta.json, summary.json); --clean removes them" in result.stderr
+    assert (out / "beta.json").exists()
+    result = cli("batch", str(second), "--out", str(out), "--clean")
+    assert result.exit_code == 0, result.stderr
+    assert "Removed 3 files of an earlier run (--clean)" in result.stderr
+    assert visible(out) == [".clusteradvisor-manifest.json", "alpha.md", "notes.md", "summary.csv", "summary.html", "summary.md", "summary.xlsx"]
+    manifest = json.loads((out / ".clusteradvisor-manifest.json").read_text(encoding="utf-8"))
+    assert manifest["files"] == ["alpha.md", "summary.csv", "summary.html", "summary.md", "summary.xlsx"]
+
+
+def test_item11_jobs_are_capped_at_the_cpu_count(cli: Callable[..., Result], tmp_path: Path) -> None:
+    for i in range(8):
+        write(tmp_path / "in" / f"r{i}.yaml", documents(f"Town {i}"))
+    result = cli("batch", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--jobs", "1000")
+    assert result.exit_code == 0
+    assert f"--jobs 1000 is more than the {os.cpu_count()} CPUs here; using {os.cpu_count()}." in result.stderr
+
+
+def test_item12_ctrl_c_while_listing_files_exits_130(cli: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(tmp_path / "in" / "a.yaml", documents("Alpha"))
+
+    def interrupted(path: Any = ".") -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "scandir", interrupted)
+    result = cli("batch", str(tmp_path / "in"), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 130
+    assert "Interrupted" in result.stderr and "Aborted!" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_item12_ctrl_c_in_assess_exits_130(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from clusteradvisor import report
+    from clusteradvisor.cli import main
+
+    def interrupted(*args: Any, **kwargs: Any) -> str:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report, "assess_text", interrupted)
+    result = CliRunner().invoke(main, ["assess", str(OTA)])
+    assert result.exit_code == 130
+    assert "Interrupted" in result.stderr and "Aborted!" not in result.stderr
+
+
+@pytest.mark.parametrize("empty", [False, True])
+def test_item13_nothing_to_do_creates_nothing(cli: Callable[..., Result], tmp_path: Path, empty: bool) -> None:
+    given = tmp_path / "nosuch"
+    if empty:
+        given.mkdir()
+    out = tmp_path / "x"
+    result = cli("batch", str(given), "--out", str(out))
+    assert result.exit_code == 1
+    first = "holds no region files (*.yaml or *.yml)." if empty else "no such file."
+    assert result.stderr.splitlines() == [f"Error: {given}: {first}", "Error: nothing to assess: no region file was found; nothing was written."]
+    assert not out.exists()
+
+
+def test_item13_missing_inputs_are_not_counted_as_files(cli: Callable[..., Result], tmp_path: Path) -> None:
+    result = cli("batch", str(OTA), str(tmp_path / "nosuch.yaml"), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 1
+    assert "1 region from 1 file and 1 unusable input: 1 assessed, 1 failed" in result.stderr
+
+
+def test_item15_everything_in_summary_md_is_escaped(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    write(folder / "x\n# Heading | cell.yaml", documents("A & <b>B</b> | C\\D"))
+    write(folder / "y.yaml", "name: Y\n'odd\n## key |': 1\n")
+    out = tmp_path / "out"
+    run([folder], out)
+    summary = (out / "summary.md").read_text(encoding="utf-8")
+    assert "<b>" not in summary and "A &amp; &lt;b&gt;B&lt;/b&gt; \\| C\\\\D" in summary
+    table = [line for line in summary.split("## Regions")[1].split("## Failed")[0].splitlines() if line.startswith("|")]
+    cells = [len(re.sub(r"\\.", "", line).split("|")) for line in table]  # unescaped pipes only
+    assert len(table) == 4 and cells == [cells[0]] * 4, table
+    assert "\n# Heading" not in summary and "\n## key" not in summary
+    failed = summary.split("## Failed")[1].strip().splitlines()
+    assert len(failed) == 1 and failed[0].startswith("- "), failed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has finished
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs /proc to find the workers")
+def test_item6_workers_do_not_outlive_a_killed_batch_and_the_next_run_sweeps(tmp_path: Path) -> None:
+    _region_folder(tmp_path / "in", 200, 15)
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "clusteradvisor", "batch", str(tmp_path / "in"), "--out", str(out), "--jobs", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (out.is_dir() and len(list(out.glob("*.md"))) >= 20):
+        time.sleep(0.02)
+    children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text(encoding="utf-8").split()
+    assert len(children) == 2
+    process.kill()  # SIGKILL: no handler runs
+    process.communicate(timeout=30)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(int(pid)) for pid in children):
+        time.sleep(0.1)
+    assert not any(_alive(int(pid)) for pid in children)
+    result = subprocess.run(
+        [sys.executable, "-m", "clusteradvisor", "batch", str(OTA), "--out", str(out)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert not temporaries(out)
+
+
+def test_a_fifo_or_device_in_a_batch_folder_is_a_failed_row_not_a_hang(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    write(folder / "a.yaml", documents("Alpha"))
+    os.mkfifo(folder / "b.yaml")
+    (folder / "c.yaml").symlink_to("/dev/zero")
+    result, errors = run([folder], tmp_path / "out")
+    assert (result.assessed, result.failed) == (1, 2)
+    assert f"Error: {folder}/b.yaml: is a FIFO, not a region file." in errors
+    assert f"Error: {folder}/c.yaml: is a character device, not a region file." in errors
+
+
+def test_a_streamed_file_with_a_bad_byte_keeps_the_documents_before_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("clusteradvisor.batch.jobs.STREAM_BYTES", 10, raising=False)
+    source = tmp_path / "big.yaml"
+    source.write_bytes(b"name: One\n---\nname: Two\n---\nname: Thr\xffee\n")
+    result, errors = run([source], tmp_path / "out")
+    assert (result.assessed, result.failed) == (2, 1)
+    assert f"Error: {source}: is not UTF-8 text (byte 37). Save it as UTF-8." in errors  # as `assess` counts
+
+
+def test_shown_and_md_spell_out_what_would_act_on_a_terminal_or_a_table() -> None:
+    from clusteradvisor.batch import shown
+
+    assert shown("a\x1b[31mb\u202ec" + os.fsdecode(b"\xff")) == "a\\x1b[31mb\\u202ec\\xff"
+    assert md("x\ny|z") == "x\\\\x0ay\\|z"  # Markdown shows \x0a and a literal pipe
+    assert md("- item") == "\\- item" and md("a & <i>") == "a &amp; &lt;i&gt;"

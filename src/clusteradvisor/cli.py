@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from typing import IO, Any
 
-import click
+try:  # Ctrl-C while the command line loads gets the same message and status as later on
+    import json
+    import signal
+    import time
+    from types import FrameType, TracebackType
+    from typing import IO, TYPE_CHECKING, Any, TextIO
 
-from . import __version__
-from .errors import ClusterAdvisorError
+    import click
+
+    from . import __version__
+    from .errors import ClusterAdvisorError
+except KeyboardInterrupt:
+    sys.stderr.write("\nInterrupted; nothing was written.\n")
+    raise SystemExit(130) from None
+
+if TYPE_CHECKING:  # the batch package loads the engine: imported only when `batch` runs
+    from .batch import BatchResult, Event
 
 FORMAT_CHOICE = click.Choice(["md", "html", "txt", "json"])
 
@@ -27,18 +38,57 @@ class UserError(click.ClickException):
             click.echo(f"Error: {message}", err=True)
 
 
+class Stopped(Exception):
+    """Raised by a command that has already told the user it was interrupted."""
+
+
+class _Signals:
+    """While a command runs, SIGTERM stops it the way Ctrl-C does; remembers which one it was."""
+
+    def __init__(self) -> None:
+        self.terminated = False
+        self._previous: Any = None
+
+    def _terminate(self, signum: int, frame: FrameType | None) -> None:
+        self.terminated = True
+        raise KeyboardInterrupt
+
+    def __enter__(self) -> _Signals:
+        try:
+            self._previous = signal.signal(signal.SIGTERM, self._terminate)
+        except ValueError:  # not the main thread (an embedding program): leave its handlers alone
+            self._previous = None
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+
+    @property
+    def status(self) -> int:
+        """The exit status a shell gives a command stopped by this signal: 128 + its number."""
+        return 128 + (signal.SIGTERM if self.terminated else signal.SIGINT)
+
+
 class Group(click.Group):
-    """Turns the library's errors into clean messages once, for every command."""
+    """Turns the library's errors, Ctrl-C and SIGTERM into clean messages once, for every command."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except ClusterAdvisorError as err:
-            raise UserError(err.messages) from err
-        except BrokenPipeError:
-            # `clusteradvisor assess x.yaml | head`: the reader left; nothing to report.
-            sys.stderr.close()
-            raise SystemExit(1) from None
+        with _Signals() as signals:
+            try:
+                return super().invoke(ctx)
+            except ClusterAdvisorError as err:
+                raise UserError(err.messages) from err
+            except BrokenPipeError:
+                # `clusteradvisor assess x.yaml | head`: the reader left; nothing to report.
+                sys.stderr.close()
+                raise SystemExit(1) from None
+            except Stopped:
+                raise SystemExit(signals.status) from None
+            except KeyboardInterrupt:
+                # Not click's "Aborted!" and status 1: the documented interrupt message and 128 + signal.
+                click.echo("\nInterrupted; nothing was written.", err=True)
+                raise SystemExit(signals.status) from None
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -255,24 +305,104 @@ def interview(save: str | None, resume: str | None, force: bool, no_save: bool, 
 # --- batch command (issue 4) ---
 
 
+class Progress:
+    """A one-line progress bar on stderr, redrawn at most ten times a second."""
+
+    def __init__(self, stream: TextIO, total: int, enabled: bool) -> None:
+        self._stream, self._total, self.enabled = stream, total, enabled
+        self._start = self._last = time.monotonic()
+        self._shown = False
+
+    def advance(self, done: int, regions: int) -> None:
+        """Show that `done` of the files are finished, with `regions` rows so far."""
+        now = time.monotonic()
+        if self.enabled and (now - self._last >= 0.1 or done == self._total):
+            self._last = now
+            filled = 30 * done // self._total
+            bar = "#" * filled + "." * (30 - filled)
+            self._stream.write(f"\r[{bar}] {done}/{self._total} files, {regions} regions, {now - self._start:.0f} s")
+            self._stream.flush()
+            self._shown = True
+
+    def clear(self) -> None:
+        """Erase the bar, so that a message starts on a clean line."""
+        if self._shown:
+            self._stream.write("\r\x1b[K")
+            self._stream.flush()
+            self._shown = False
+
+
+PROGRESS_MIN_FILES = 6  # fewer files than this finish before a progress bar would help
+
+
+class BatchScreen:
+    """What `batch` shows on stderr: the bar, one `Error:` line per failure, notices, the last sentence."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._progress = Progress(stream, 1, enabled=False)
+
+    def __call__(self, event: Event) -> None:
+        """Show one event of the batch run."""
+        from .batch import FileDone, Notice, RegionDone, Started
+
+        if isinstance(event, Started):
+            total = event.files + event.unusable
+            self._progress = Progress(self._stream, total, enabled=self._stream.isatty() and total >= PROGRESS_MIN_FILES)
+        elif isinstance(event, RegionDone) and not event.outcome.ok:
+            self._progress.clear()
+            for message in event.outcome.errors:
+                self._stream.write(f"Error: {message}\n")
+        elif isinstance(event, FileDone):
+            self._progress.advance(event.done, event.regions)
+        elif isinstance(event, Notice):
+            self._progress.clear()
+            self._stream.write(f"Note: {event.message}\n")
+
+    def finish(self, result: BatchResult) -> None:
+        """Say what the run did (or how far it got)."""
+        from .batch import counted, shown
+
+        self._progress.clear()
+        folder = shown(str(result.out))
+        if result.interrupted and not result.assessed:
+            self._stream.write(f"Interrupted after {result.seconds:.1f} s; no memo was written.\n")
+        elif result.interrupted:
+            memos = f"{result.assessed} memo{'' if result.assessed == 1 else 's'}"
+            self._stream.write(
+                f"Interrupted after {result.seconds:.1f} s: {memos} written to {folder}/ ({result.failed} failed); "
+                "they are complete, the rest were not assessed and no summary was written.\n"
+            )
+        else:
+            self._stream.write(
+                f"{counted(result.regions, result.files, result.unusable)}: {result.assessed} assessed, {result.failed} failed, "
+                f"in {result.seconds:.2f} s; memos and summary in {folder}/\n"
+            )
+        self._stream.flush()
+
+
 @main.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path())
 @click.option("-o", "--out", required=True, type=click.Path(file_okay=False), help="Folder for the memos and the summary (created if missing).")
 @click.option("-f", "--format", "fmt", type=FORMAT_CHOICE, default="md", show_default=True, help="Memo format.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
 @click.option("--templates", type=click.Path(exists=True, file_okay=False), help="Folder of memo templates searched before the shipped ones.")
-def batch(inputs: tuple[str, ...], out: str, fmt: str, jobs: int, templates: str | None) -> None:
+@click.option("--clean", is_flag=True, help="Also remove memos and summaries an earlier run wrote into --out that this run did not (only files in its manifest).")
+def batch(inputs: tuple[str, ...], out: str, fmt: str, jobs: int, templates: str | None, clean: bool) -> None:
     """Assess every region in INPUTS (files, or folders searched for *.yaml and *.yml).
 
     Writes one memo per region into --out, named after the region, and summary.csv and summary.md
     (and summary.json with --format json) to compare them. A bad file or region is reported and
     listed as failed while the others are still written; the exit status is then 1. Ctrl-C stops
-    cleanly (exit status 130) and leaves the memos already written intact.
+    cleanly (exit status 130; SIGTERM: 143) and leaves the memos already written intact. --jobs is
+    capped at the CPU count; a second batch writing into the same --out is refused.
     """
     from .batch import run_batch
 
-    result = run_batch(inputs, out, fmt, jobs, templates)
+    screen = BatchScreen(sys.stderr)
+    result = run_batch(inputs, out, fmt, jobs, templates, clean=clean, on_event=screen)
+    screen.finish(result)
     if result.interrupted:
-        sys.exit(130)
+        raise Stopped
     if result.failed:
         sys.exit(1)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
+import stat
 import tempfile
 import unicodedata
 from collections.abc import Callable
@@ -14,15 +16,54 @@ from typing import TextIO
 from .errors import OutputError
 
 
-def write_atomic(path: str | Path, content: str | Callable[[TextIO], None], *, sync: bool = True) -> None:
+def _fill(handle: TextIO, content: str | Callable[[TextIO], None]) -> None:
+    if isinstance(content, str):
+        handle.write(content)
+    else:
+        content(handle)
+
+
+def _write_through(target: Path, content: str | Callable[[TextIO], None]) -> None:
+    """Write to a character device or a FIFO in place (`-o /dev/null`, `-o /dev/stdout`)."""
+    try:
+        # O_NONBLOCK: opening a FIFO nobody reads fails at once (ENXIO) instead of hanging.
+        fd = os.open(target, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as err:
+        if err.errno == errno.ENXIO:
+            raise OutputError(f"{target}: is a FIFO that nobody is reading. Start the reader first, or give a regular file.") from None
+        raise OutputError(f"{target}: cannot be written ({err.strerror}).") from None
+    os.set_blocking(fd, True)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            _fill(handle, content)
+    except OSError as err:
+        raise OutputError(f"{target}: cannot be written ({err.strerror}).") from None
+
+
+def write_atomic(path: str | Path, content: str | Callable[[TextIO], None], *, sync: bool = True, replace: bool = False) -> None:
     """Write `content` (text, or a function that writes to a handle) to `path` atomically.
 
     The text goes to a temporary file in the same folder, which is then renamed over `path`: a reader
-    never sees a half-written file, and an interrupted write leaves the old file intact. `sync=False`
+    never sees a half-written file, and an interrupted write leaves the old file intact. A symbolic
+    link is followed, so the link stays and its target gets the text; a character device or a FIFO
+    is written to in place (never replaced by a regular file); other kinds are refused. `sync=False`
     skips the fsync (batch memos: the rename keeps them whole, and fsync doubled their cost here;
-    only an operating-system crash could lose the newest ones).
+    only an operating-system crash could lose the newest ones). `replace=True` is for a folder this
+    tool fills (batch --out): whatever has the name is replaced, so a planted link leads nowhere.
     """
     target = Path(path)
+    if not replace and target.is_symlink():
+        target = Path(os.path.realpath(target))
+    try:
+        mode = 0 if replace else os.stat(target).st_mode
+    except OSError:
+        mode = 0  # not there yet (or unreachable: creating the temporary file says why)
+    if mode and not stat.S_ISREG(mode):
+        if stat.S_ISCHR(mode) or stat.S_ISFIFO(mode):
+            _write_through(target, content)
+            return
+        kind = "a folder" if stat.S_ISDIR(mode) else "a socket" if stat.S_ISSOCK(mode) else "a block device" if stat.S_ISBLK(mode) else "not a regular file"
+        raise OutputError(f"{target}: is {kind}; give a file name.")
     folder = target.parent if str(target.parent) else Path(".")
     try:
         fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
@@ -32,10 +73,7 @@ def write_atomic(path: str | Path, content: str | Callable[[TextIO], None], *, s
         raise OutputError(f"{target}: cannot write in {folder} ({err.strerror}).") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            if isinstance(content, str):
-                handle.write(content)
-            else:
-                content(handle)
+            _fill(handle, content)
             if sync:
                 handle.flush()
                 os.fsync(handle.fileno())

@@ -1,0 +1,101 @@
+"""Finding the region files named on the command line, and showing path names safely."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from ..errors import RegionError
+from ..region import read_text
+
+SUFFIXES = (".yaml", ".yml")
+# Characters that would act on a terminal or break a line: C0, DEL, C1, bidi controls, line separators.
+UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
+
+
+def shown(path: str) -> str:
+    """Return `path` safe to print: undecodable bytes as \\xNN, control characters escaped."""
+    try:
+        raw = path.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate that no file system produced
+        raw = path.encode("utf-8", "backslashreplace")
+    return UNSAFE.sub(escape_char, raw.decode("utf-8", "backslashreplace"))
+
+
+def escape_char(match: re.Match[str]) -> str:
+    """Spell one unsafe character as \\xNN or \\uNNNN."""
+    code = ord(match[0])
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+@dataclass(frozen=True)
+class Found:
+    """One input: a region file to read, or an input that failed before any reading (`problem`)."""
+
+    path: str
+    problem: str = ""
+
+
+def _missing(path: str) -> str:
+    """Return the words `assess` uses for a path that cannot be read."""
+    try:
+        read_text(path)
+    except RegionError as err:
+        return " ".join(err.messages).replace(path, shown(path))
+    return ""
+
+
+def _walk(folder: str, seen: set[str]) -> Iterator[Found]:
+    """Yield the region files under `folder` (hidden ones skipped), files before sub-folders, sorted."""
+    try:
+        with os.scandir(folder) as listing:
+            entries = sorted(listing, key=lambda e: e.name)
+    except OSError as err:
+        yield Found(folder, f"{shown(folder)}: cannot be read ({err.strerror}); the region files in it were not assessed.")
+        return
+    folders = []
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        try:
+            is_folder = entry.is_dir()
+        except OSError:
+            is_folder = False
+        if is_folder:
+            if not entry.is_symlink():  # as os.walk: linked folders are not followed (no loops)
+                folders.append(entry.path)
+            continue
+        if entry.name.lower().endswith(SUFFIXES):
+            key = os.path.realpath(entry.path)
+            if key not in seen:
+                seen.add(key)
+                yield Found(entry.path)
+    for sub in folders:
+        yield from _walk(sub, seen)
+
+
+def region_files(inputs: Iterable[str]) -> Iterator[Found]:
+    """Yield the region files named by `inputs`, each once: files as given, folders searched.
+
+    Folders are searched recursively for *.yaml and *.yml in sorted order. A path that cannot be
+    read, a folder without region files and an unreadable sub-folder are yielded with a `problem`:
+    each becomes a failed row, and none counts as a file.
+    """
+    seen: set[str] = set()
+    for item in inputs:
+        if not os.path.isdir(item):
+            key = os.path.realpath(item)
+            if key in seen:
+                continue
+            seen.add(key)
+            yield Found(item) if os.path.lexists(item) and os.access(item, os.F_OK) else Found(item, _missing(item))
+            continue
+        found = problems = 0
+        for entry in _walk(item, seen):
+            found += not entry.problem
+            problems += bool(entry.problem)
+            yield entry
+        if not found and not problems:
+            yield Found(item, f"{shown(item)}: holds no region files (*.yaml or *.yml).")
