@@ -273,3 +273,25 @@ def batch(inputs: tuple[str, ...], out: str, fmt: str, jobs: int, templates: str
         sys.exit(130)
     if result.failed:
         sys.exit(1)
+
+
+# --- explain and compare (issue 9, items 6 and 7) ---
+
+
+@main.command()
+@click.argument("region_file", type=click.Path(dir_okay=False))
+@click.argument("rule_id")
+@click.option("-f", "--format", "fmt", type=click.Choice(["text", "md", "json"]), default="text", show_default=True, help="Output format.")
+def explain(region_file: str, rule_id: str, fmt: str) -> None:
+    """Say why RULE_ID applies to the region in REGION_FILE or not, and what would change that.
+
+    Lists each condition with the region's value and whether it holds, then the smallest changes of
+    the region's facts (one fact, else two) that would change the rule's status.
+    """
+    from .explain import UnknownRuleError, explain_file
+
+    try:
+        text = explain_file(region_file, rule_id, fmt)
+    except UnknownRuleError as err:
+        raise click.UsageError(err.messages[0]) from err
+    click.echo(text, nl=False)
