@@ -295,3 +295,18 @@ def explain(region_file: str, rule_id: str, fmt: str) -> None:
     except UnknownRuleError as err:
         raise click.UsageError(err.messages[0]) from err
     click.echo(text, nl=False)
+
+
+@main.command()
+@click.argument("before", type=click.Path(dir_okay=False))
+@click.argument("after", type=click.Path(dir_okay=False))
+@click.option("-f", "--format", "fmt", type=click.Choice(["md", "html", "json"]), default="md", show_default=True, help="Output format.")
+def compare(before: str, after: str, fmt: str) -> None:
+    """Show what changed from BEFORE to AFTER: advice added, removed and kept, and the facts behind each.
+
+    Each of BEFORE and AFTER is a region file or a verdict written by `assess --format json`. When
+    they were assessed with different rule bases, changes from the rule base are shown apart.
+    """
+    from .compare import compare_files, render
+
+    click.echo(render(compare_files(before, after), fmt), nl=False)

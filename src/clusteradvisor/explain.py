@@ -268,7 +268,8 @@ def explain(kb: KnowledgeBase, region: Region, rule_id: str) -> Explanation:
         applies = rule.applies if rule.applies is not None else All(())
         applies_now = compile_truth(applies)(facts, status)
         deficit_now = compile_truth(rule.deficit)(facts, status) if rule.deficit is not None else None
-        parts.append(("applies", _node(kb, applies, facts, status, True)))
+        if rule.applies is not None and rule.applies != All(()):  # "always" says nothing worth a line
+            parts.append(("applies", _node(kb, applies, facts, status, True)))
         if rule.deficit is not None:
             parts.append(("deficit", _node(kb, rule.deficit, facts, status, True)))
         if holds is True:
