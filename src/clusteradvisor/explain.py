@@ -318,7 +318,7 @@ def _lines(node: ConditionNode, depth: int, md: bool) -> list[str]:
     mark = f"[{_MARK[node.holds]}]"
     bullet = "- " if md else ""
     if node.kind == "test":
-        line = f"{pad}{bullet}{mark} {esc(node.text)}: region has {esc(node.value_text)}"
+        line = f"{pad}{bullet}{mark} {esc(node.text)} (here: {esc(node.value_text)})"
     elif node.kind == "derived":
         line = f"{pad}{bullet}{mark} {esc(node.text)} ({esc(node.title)})"
     else:
