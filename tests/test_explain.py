@@ -264,3 +264,28 @@ def test_field_tests_cover_every_candidate_type(kb: KnowledgeBase) -> None:
     # The vocabulary types the flips enumerate: a new field type would need a new enumeration.
     types = {kb.vocabulary.fields[t.field].type for r in kb.rules for c in r.conditions for t in iter_tests(c) if isinstance(t, FieldTest)}
     assert types <= {"boolean", "choice", "choices", "words", "integer"}
+
+
+def test_candidate_values_enumerate_each_field_type() -> None:
+    def field(ftype: str, **extra: Any) -> Field:
+        return Field("x.y", ftype, "s", "X", "?", "help", **extra)
+
+    from clusteradvisor.explain import candidate_values
+    from clusteradvisor.vocabulary import Choice
+
+    abc = tuple(Choice(v, v, "") for v in "abc")
+    assert candidate_values(field("boolean"), True, ()) == [False, None]
+    assert candidate_values(field("boolean"), None, ()) == [True, False]  # already unknown: no "make unknown"
+    assert candidate_values(field("choice", choices=abc), "b", ()) == ["a", "c", None]
+    assert candidate_values(field("choices", choices=abc), ["a"], ()) == [[], ["a", "b"], ["a", "c"], None]
+    assert candidate_values(field("words"), ["silk"], (), words={"metal", "textile"}) == [[], ["silk", "metal"], ["silk", "textile"], None]
+    tests = (FieldTest("x.y", "gte", 10), FieldTest("x.y", "in", (0, 3)))
+    assert candidate_values(field("integer", minimum=0), 10, tests) == [0, 1, 2, 3, 4, 9, 11, None]
+
+
+def test_panel_facts_are_never_flipped(kb: KnowledgeBase) -> None:
+    region = make_region(**{"respondent.role": "firm", "panel.roles": ["official", "firm"], "panel.perception_gaps": ["policy.officials_visit_firms"]})
+    e = explain(kb, region, "perception-gap")
+    assert e.status == "applies" and e.reads_panel
+    assert all(not p.startswith("panel.") for f in e.flips for p in f.changes)
+    assert "panel of respondents" in render(e, "text")

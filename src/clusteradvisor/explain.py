@@ -98,6 +98,7 @@ class Explanation:
     flips: tuple[Flip, ...]
     flip_size: int  # 1 for single changes, 2 for pairs, 0 when none was found
     variant: str | None
+    reads_panel: bool  # whether it reads computed panel facts, which no flip changes
     kb: KnowledgeBase = dc_field(compare=False, repr=False, kw_only=True)
 
     @property
@@ -116,6 +117,7 @@ class Explanation:
             "detail": self.detail,
             "superseded_by": list(self.superseded_by),
             "variant": self.variant,
+            "reads_panel": self.reads_panel,
             "conditions": [{"part": label, **node.to_dict()} for label, node in self.parts],
             "flips": [flip.to_dict() for flip in self.flips],
         }
@@ -289,7 +291,8 @@ def explain(kb: KnowledgeBase, region: Region, rule_id: str) -> Explanation:
     if rule.category == "recommendation":
         variant = choose_variant(kb, rule, facts, status)[0]
     flips, size = find_flips(kb, rule, facts)
-    return Explanation(rule, region, holds, detail, superseded_by, tuple(parts), tuple(flips), size, variant, kb=kb)
+    reads_panel = any(kb.vocabulary.fields[p].computed for p in kb.reads[rule.id])
+    return Explanation(rule, region, holds, detail, superseded_by, tuple(parts), tuple(flips), size, variant, reads_panel, kb=kb)
 
 
 # ---------------------------------------------------------------- rendering (plain text and Markdown)
@@ -368,6 +371,9 @@ def render(explanation: Explanation, fmt: str = "text") -> str:
             out.append(f"- {esc(text)}" if md else f"  - {text}")
         if len(e.flips) > MAX_SHOWN:
             out.append(f"{'- ' if md else '  '}... and {len(e.flips) - MAX_SHOWN} more (--format json lists all)")
+    if e.reads_panel:
+        out.append("")
+        out.append("It also reads answers combined over a panel of respondents (panel.*); those change through the respondents' own files, so no change of them is listed.")
     return "\n".join(out) + "\n"
 
 
