@@ -176,9 +176,12 @@ def test_region_names_stay_text(cli: Callable[..., Result], tmp_path: Path, fmt:
 
 def test_cli_errors_name_the_file(cli: Callable[..., Result], tmp_path: Path) -> None:
     not_verdict = tmp_path / "other.json"
-    not_verdict.write_text('{"hello": 1}', encoding="utf-8")
+    not_verdict.write_text('{"knowledge_base": 1}', encoding="utf-8")
     result = cli("compare", str(not_verdict), str(HITACHI))
     assert result.exit_code == 1 and result.stderr.startswith(f"Error: {not_verdict}: is JSON but not a verdict")
+    flow = tmp_path / "flow.yaml"  # a region written as a JSON object is still a region file
+    flow.write_text('{"name": "Hitachi-city", "schema_version": 2, "hollowing_out": "severe"}', encoding="utf-8")
+    assert cli("compare", str(flow), str(HITACHI), "--format", "json").exit_code == 0
     two = tmp_path / "two.yaml"
     two.write_text("name: A\nschema_version: 2\n---\nname: B\nschema_version: 2\n", encoding="utf-8")
     result = cli("compare", str(two), str(HITACHI))

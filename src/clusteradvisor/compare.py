@@ -211,10 +211,11 @@ def read_side(path: str, kb: KnowledgeBase) -> Side:
             data = json.loads(text)
         except json.JSONDecodeError:
             data = None  # YAML flow mappings start with `{` too: read it as a region file
-        if data is not None:
-            if isinstance(data, list):
-                raise RegionError(f"{path}: holds {len(data)} verdicts; compare takes one region on each side.")
+        if isinstance(data, list) and data and all(isinstance(d, dict) and "knowledge_base" in d for d in data):
+            raise RegionError(f"{path}: holds {len(data)} verdicts; compare takes one region on each side.")
+        if isinstance(data, dict) and ("knowledge_base" in data or "recommendations" in data):
             return _json_side(data, path)
+        # Any other JSON is YAML too: read it as a region file, which reports what is wrong with it.
     regions = load_regions(text, path)
     if len(regions) != 1:
         raise RegionError(f"{path}: holds {len(regions)} regions; compare takes one region on each side.")

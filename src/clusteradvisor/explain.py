@@ -333,10 +333,9 @@ def _lines(node: ConditionNode, depth: int, md: bool) -> list[str]:
 
 
 def _md(text: Any) -> str:
-    out = str(text)
-    for char in "\\`*_[]<>|#":
-        out = out.replace(char, "\\" + char)
-    return out
+    from .memo import escape_markdown  # the one Markdown escaper (memo.py is jinja2's home: load it only for md)
+
+    return escape_markdown(text)
 
 
 def render(explanation: Explanation, fmt: str = "text") -> str:
