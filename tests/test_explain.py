@@ -234,7 +234,7 @@ def test_cli_every_format(cli: Callable[..., Result], fmt: str) -> None:
     else:
         assert "hitachi-city.yaml" in result.stdout and "diversify-clients" in result.stdout
         assert "main client has left" in result.stdout
-        assert "network.single\\_client\\_dependency" in result.stdout if fmt == "md" else "network.single_client_dependency -> high" in result.stdout
+        assert "network.single\\_client\\_dependency" in result.stdout if fmt == "md" else "network.single_client_dependency → high" in result.stdout
     assert result.stdout == render(explain(load_knowledge_base(), example(HITACHI), "diversify-clients"), fmt)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from typing import Any
@@ -310,9 +310,9 @@ _PART_TEXT = {"applies": "Applies when", "deficit": "Fires (deficit) when", "whe
 _MARK = {True: "yes", False: "no", None: "open"}
 
 
-def _change_text(kb: KnowledgeBase, path: str, value: Any) -> str:
+def _change_text(kb: KnowledgeBase, path: str, value: Any, esc: Callable[[Any], str]) -> str:
     f = kb.vocabulary.fields[path]
-    return f"{path} -> {'unknown' if value is _UNKNOWN else f.describe(value)}"
+    return f"{esc(path)} → {'unknown' if value is _UNKNOWN else esc(f.describe(value))}"
 
 
 def _lines(node: ConditionNode, depth: int, md: bool) -> list[str]:
@@ -366,8 +366,8 @@ def render(explanation: Explanation, fmt: str = "text") -> str:
         size = "one fact" if e.flip_size == 1 else "two facts together (no single change does it)"
         out.append(f"Changing {size} would change its status ({e.status} now):")
         for flip in e.flips[:MAX_SHOWN]:
-            text = "; ".join(_change_text(kb, p, v) for p, v in flip.changes.items()) + f" => {STATUS[flip.status]}"
-            out.append(f"- {esc(text)}" if md else f"  - {text}")
+            text = "; ".join(_change_text(kb, p, v, esc) for p, v in flip.changes.items()) + f" (then {esc(STATUS[flip.status])})"
+            out.append(f"- {text}" if md else f"  - {text}")
         if len(e.flips) > MAX_SHOWN:
             out.append(f"{'- ' if md else '  '}... and {len(e.flips) - MAX_SHOWN} more (--format json lists all)")
     if e.reads_panel:
