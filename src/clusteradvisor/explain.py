@@ -366,7 +366,7 @@ def render(explanation: Explanation, fmt: str = "text") -> str:
         size = "one fact" if e.flip_size == 1 else "two facts together (no single change does it)"
         out.append(f"Changing {size} would change its status ({e.status} now):")
         for flip in e.flips[:MAX_SHOWN]:
-            text = "; ".join(_change_text(kb, p, v, esc) for p, v in flip.changes.items()) + f" (then {esc(STATUS[flip.status])})"
+            text = "; ".join(_change_text(kb, p, v, esc) for p, v in flip.changes.items()) + f" ⇒ {esc(STATUS[flip.status])}"
             out.append(f"- {text}" if md else f"  - {text}")
         if len(e.flips) > MAX_SHOWN:
             out.append(f"{'- ' if md else '  '}... and {len(e.flips) - MAX_SHOWN} more (--format json lists all)")
