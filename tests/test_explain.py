@@ -289,3 +289,12 @@ def test_panel_facts_are_never_flipped(kb: KnowledgeBase) -> None:
     assert e.status == "applies" and e.reads_panel
     assert all(not p.startswith("panel.") for f in e.flips for p in f.changes)
     assert "panel of respondents" in render(e, "text")
+
+
+def test_cli_explains_every_region_of_a_file(cli: Callable[..., Result], tmp_path: Any) -> None:
+    two = tmp_path / "two.yaml"
+    two.write_text("name: A\nschema_version: 2\nnetwork:\n  form: [one_to_many]\n---\nname: B\nschema_version: 2\n", encoding="utf-8")
+    data = json.loads(cli("explain", str(two), "diversify-clients", "--format", "json").stdout)
+    assert [d["region"]["name"] for d in data] == ["A", "B"] and [d["status"] for d in data] == ["undecided", "undecided"]
+    text = cli("explain", str(two), "diversify-clients").stdout
+    assert f"{two}: diversify-clients" in text and f"{two} (region 2): diversify-clients" in text
