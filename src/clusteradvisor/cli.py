@@ -406,3 +406,40 @@ def batch(inputs: tuple[str, ...], out: str, fmt: str, jobs: int, templates: str
         raise Stopped
     if result.failed:
         sys.exit(1)
+
+
+# --- explain and compare (issue 9, items 6 and 7) ---
+
+
+@main.command()
+@click.argument("region_file", type=click.Path(dir_okay=False))
+@click.argument("rule_id")
+@click.option("-f", "--format", "fmt", type=click.Choice(["text", "md", "json"]), default="text", show_default=True, help="Output format.")
+def explain(region_file: str, rule_id: str, fmt: str) -> None:
+    """Say why RULE_ID applies to the region in REGION_FILE or not, and what would change that.
+
+    Lists each condition with the region's value and whether it holds, then the smallest changes of
+    the region's facts (one fact, else two) that would change the rule's status.
+    """
+    from .explain import UnknownRuleError, explain_file
+
+    try:
+        text = explain_file(region_file, rule_id, fmt)
+    except UnknownRuleError as err:
+        raise click.UsageError(err.messages[0]) from err
+    click.echo(text, nl=False)
+
+
+@main.command()
+@click.argument("before", type=click.Path(dir_okay=False))
+@click.argument("after", type=click.Path(dir_okay=False))
+@click.option("-f", "--format", "fmt", type=click.Choice(["md", "html", "json"]), default="md", show_default=True, help="Output format.")
+def compare(before: str, after: str, fmt: str) -> None:
+    """Show what changed from BEFORE to AFTER: advice added, removed and kept, and the facts behind each.
+
+    Each of BEFORE and AFTER is a region file or a verdict written by `assess --format json`. When
+    they were assessed with different rule bases, changes from the rule base are shown apart.
+    """
+    from .compare import compare_files, render
+
+    click.echo(render(compare_files(before, after), fmt), nl=False)

@@ -103,3 +103,22 @@ def render(verdict: Verdict, fmt: str = "md", templates_dir: str | Path | None =
         raise
     except Exception as err:  # any failure inside a template is the template's fault, never a traceback
         raise TemplateError(f"{_template_line(err)}: template failed while rendering: {err}") from err
+
+
+COMPARE_FORMATS = {"md": "compare.md.j2", "html": "compare.html.j2"}
+
+
+def render_compare(context: dict[str, Any], fmt: str) -> str:
+    """Render the context of a comparison (compare.py) with the shipped compare template for `fmt`."""
+    if fmt not in COMPARE_FORMATS:
+        raise TemplateError(f"format {fmt!r} is not one of {', '.join(COMPARE_FORMATS)}, json.")
+    name = COMPARE_FORMATS[fmt]
+    try:
+        template = _environment(None).get_template(name)
+        return template.render(context)
+    except jinja2.TemplateNotFound as err:
+        raise TemplateError(f"{name}: template not found among the shipped templates. Reinstall clusteradvisor.") from err
+    except jinja2.TemplateSyntaxError as err:
+        raise TemplateError(f"{err.filename or name}:{err.lineno}: template error: {err.message}") from err
+    except Exception as err:  # a failure inside a template is the template's fault, never a traceback
+        raise TemplateError(f"{_template_line(err)}: template failed while rendering: {err}") from err
