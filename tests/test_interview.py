@@ -178,9 +178,9 @@ def test_answers_are_read_in_plain_words(path: str, reply: str, value: Any) -> N
 @pytest.mark.parametrize(
     ("path", "reply", "message"),
     [
-        ("sme_count", "-5", "-5 is out of range: type a whole number, 0 or more."),
-        ("sme_count", "about 6000", '"about 6000" is not a number. Type digits only, for example 6000 (a whole number, 0 or more).'),
-        ("sme_count", "12.5", '"12.5" is not a whole number. Please round it (a whole number, 0 or more).'),
+        ("sme_count", "-5", "-5 is out of range: type a whole number from 0 to 10000000."),
+        ("sme_count", "about 6000", '"about 6000" is not a number. Type digits only, for example 6000 (a whole number from 0 to 10000000).'),
+        ("sme_count", "12.5", '"12.5" is not a whole number. Please round it (a whole number from 0 to 10000000).'),
         ("district_type", "5", '"5" is not one of the options. Type a number from 1 to 4, or press Enter if unknown.'),
         ("network.spatial_collaboration", "maybe", '"maybe" is not yes or no.'),
         ("leadership.key_persons", "1,9", '"9" is not one of the options. Type the numbers of all that apply'),

@@ -19,7 +19,7 @@ BAD_INPUTS = {
     "unknown-key": ("name: Ota\nnetwrok:\n  form: fragmented\n", [":2:", "netwrok", 'Did you mean "network"?', "Allowed:"]),
     "unknown-nested-key": ("name: Ota\nnetwork:\n  shape: fragmented\n", [":3:", "network.shape", "Allowed under network: form"]),
     "wrong-type": ("name: Ota\nsme_count: lots\n", [":2:", "sme_count", '"lots"', "expected a whole number"]),
-    "negative": ("name: Ota\nsme_count: -5\n", [":2:", "sme_count", "-5", "from 0 upwards"]),
+    "negative": ("name: Ota\nsme_count: -5\n", [":2:", "sme_count", "-5", "from 0 to 10000000"]),
     "bool-as-text": ("name: Ota\npolicy:\n  officials_visit_firms: 'yes'\n", [":3:", "policy.officials_visit_firms", '"yes"', "true, false or unknown"]),
     "outside-vocabulary": (
         "name: Ota\nnetwork:\n  form: many\n",
