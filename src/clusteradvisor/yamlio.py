@@ -359,16 +359,17 @@ class _Builder:
             self.refuse(line, path, self._anchor_message(f"the anchor &{event.anchor}"), "anchor")
         tag = event.tag
         value: str = event.value
-        if tag is not None and tag != "!":
-            if tag != _STR:
-                self.refuse(line, path, self._tag_message(tag))
-                return _REFUSED
-            return value
-        if not event.implicit[0]:  # quoted, or a block scalar: text as written
-            return value
-        if value in _WORDS:
-            return _WORDS[value]
-        return self._typed(value, path, line) if value[:1] in _PATTERNS else value
+        if tag is None:  # an anchor alone: read the value as if it had none
+            if not event.implicit[0]:  # quoted, or a block scalar: text as written
+                return value
+            if value in _WORDS:
+                return _WORDS[value]
+            return self._typed(value, path, line) if value[:1] in _PATTERNS else value
+        if tag != _STR:
+            # Even the non-specific "!": libyaml and PyYAML's own parser disagree on what it means.
+            self.refuse(line, path, self._tag_message(tag))
+            return _REFUSED
+        return value
 
     def _typed(self, value: str, path: str, line: int) -> Any:
         kind = next((kind for kind, match in _PATTERNS[value[:1]] if match(value)), "str")
@@ -400,7 +401,7 @@ class _Builder:
         ok = True
         if event.anchor is not None:
             self.refuse(line, path, self._anchor_message(f"the anchor &{event.anchor}"), "anchor")
-        if event.tag is not None and event.tag != "!":
+        if event.tag is not None:
             self.refuse(line, path, self._tag_message(event.tag))
             ok = False
         if depth >= MAX_DEPTH:
