@@ -125,12 +125,18 @@ def test_one_bad_file_does_not_stop_a_batch(tmp_path: Path) -> None:
     regions.mkdir()
     write_corpus(regions, {k: v[0] for k, v in BAD_SCALARS.items()})
     (regions / "zz-good.yaml").write_text("name: Good town\n", encoding="utf-8")
+    (regions / "zero.yaml").symlink_to("/dev/zero")
+    os.mkfifo(regions / "pipe.yaml")
     result = run(tmp_path, "batch", "regions", "--out", "memos")
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
     assert result.status == 1
+    assert result.seconds < BOUND
     assert (tmp_path / "memos" / "good-town.md").is_file()
+    errors = result.stderr.splitlines()
     for name, (_, messages) in BAD_SCALARS.items():
-        assert f"Error: regions/{messages[0]}" in result.stderr.splitlines(), name
+        assert f"Error: regions/{messages[0]}" in errors, name
+    assert f"Error: regions/zero.yaml: is a character device, {NOT_REGULAR}" in errors
+    assert f"Error: regions/pipe.yaml: is a named pipe (FIFO), {NOT_REGULAR}" in errors
 
 
 # --- item 2: anchors and aliases (billion laughs, recursion) and deep nesting ---

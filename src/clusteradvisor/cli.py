@@ -10,6 +10,7 @@ import click
 
 from . import __version__
 from .errors import ClusterAdvisorError
+from .safetext import escape
 
 FORMAT_CHOICE = click.Choice(["md", "html", "txt", "json"])
 
@@ -24,7 +25,8 @@ class UserError(click.ClickException):
     def show(self, file: IO[Any] | None = None) -> None:
         """Print every message on its own line."""
         for message in self.messages:
-            click.echo(f"Error: {message}", err=True)
+            # Every module's messages pass here: escape what a file name or a file could smuggle in.
+            click.echo(f"Error: {escape(message)}", err=True)
 
 
 class Group(click.Group):
