@@ -21,6 +21,7 @@ from .yamlio import StreamError, load_documents
 MAX_TEXT = 200
 MAX_FILE_BYTES = 5_000_000
 """Largest region file (or stdin) read, in bytes: 5 MB holds thousands of regions."""
+_SIZE = f"{MAX_FILE_BYTES:,} ({MAX_FILE_BYTES / 1_000_000:g} MB)"
 MAX_REGIONS = 10_000
 """Most regions (YAML documents) in one file; split larger collections into several files."""
 _CONTROL = FORBIDDEN_IN_TEXT
@@ -225,18 +226,19 @@ def _check_group(checker: _Checker, vocab: Vocabulary, group: str, value: Any, f
             facts[path] = checked
 
 
+def _located(shown: str, line: int | None, path: str, message: str) -> str:
+    """Return `FILE:LINE: path: message`, every invisible character escaped."""
+    where = f"{shown}:{line}" if line else shown
+    return escape(f"{where}: {path}: {message}" if path else f"{where}: {message}")
+
+
 def _format(problems: list[_Problem], source: str, lines: Mapping[str, int] | None = None, start_line: int | None = None) -> list[str]:
     lines = lines or {}
     shown = display_path(source)
-    messages = []
-    for problem in problems:
-        line = lines.get(problem.path) or lines.get(problem.path.split("[")[0]) or lines.get("") or start_line
-        where = f"{shown}:{line}" if line else shown
-        if problem.path:
-            messages.append(escape(f"{where}: {problem.path}: {problem.message}"))
-        else:
-            messages.append(escape(f"{where}: {problem.message}"))
-    return messages
+    return [
+        _located(shown, lines.get(p.path) or lines.get(p.path.split("[")[0]) or lines.get("") or start_line, p.path, p.message)
+        for p in problems
+    ]
 
 
 def parse_regions(text: str, source: str, vocabulary: Vocabulary | None = None) -> Iterator[Region | RegionError]:
@@ -258,11 +260,9 @@ def parse_regions(text: str, source: str, vocabulary: Vocabulary | None = None) 
                     f"{MAX_REGIONS:,}. Split it into several files."
                 )
                 return
-            if document.problems:
+            if document.problems:  # forms a region file never holds: the validator need not look
                 seen += 1
-                yield RegionError(
-                    [escape(f"{shown}:{p.line}: {p.path}: {p.message}" if p.path else f"{shown}:{p.line}: {p.message}") for p in document.problems]
-                )
+                yield RegionError([_located(shown, p.line, p.path, p.message) for p in document.problems])
                 continue
             if document.data is None:
                 continue
@@ -277,8 +277,7 @@ def parse_regions(text: str, source: str, vocabulary: Vocabulary | None = None) 
         if line is not None:
             # libyaml points past the last newline when the file ends mid-structure.
             line = max(1, min(line, text.count("\n") + (not text.endswith("\n"))))
-        where = f"{shown}:{line}" if line else shown
-        yield RegionError(escape(f"{where}: {err.message}"))
+        yield RegionError(_located(shown, line, "", err.message))
         return
     if seen == 0:
         yield RegionError(f"{shown}: holds no region (the file is empty). Add at least `name: ...`.")
@@ -310,7 +309,7 @@ def read_text(path: str) -> str:
         raise RegionError(f"{shown}: cannot be read ({err.strerror}).") from None
     except ValueError:  # a NUL byte in the name: no file can have it
         raise RegionError(f"{shown}: no such file (the name holds a NUL character).") from None
-    return decode(data, path)
+    return decode_text(data, path)
 
 
 def read_stream(stream: BinaryIO, source: str = "<stdin>") -> str:
@@ -319,16 +318,16 @@ def read_stream(stream: BinaryIO, source: str = "<stdin>") -> str:
         data = stream.read(MAX_FILE_BYTES + 1)
     except OSError as err:
         raise RegionError(f"{display_path(source)}: cannot be read ({err.strerror}).") from None
-    return decode(data, source)
+    return decode_text(data, source)
 
 
-def decode(data: bytes, source: str) -> str:
+def decode_text(data: bytes, source: str) -> str:
     """Return region file bytes as text, refusing more than MAX_FILE_BYTES and bytes that are not UTF-8."""
     shown = display_path(source)
     if len(data) > MAX_FILE_BYTES:
         raise RegionError(
-            f"{shown}: holds more than {MAX_FILE_BYTES:,} bytes; a region file may hold at most {MAX_FILE_BYTES:,} "
-            "(5 MB). Split it into several files."
+            f"{shown}: holds more than {MAX_FILE_BYTES:,} bytes; a region file may hold at most {_SIZE}. "
+            "Split it into several files."
         )
     try:
         return data.decode("utf-8")
@@ -350,7 +349,7 @@ def _check_regular(mode: int, shown: str) -> None:
 def _check_size(size: int, shown: str) -> None:
     if size > MAX_FILE_BYTES:
         raise RegionError(
-            f"{shown}: is {size:,} bytes; a region file may hold at most {MAX_FILE_BYTES:,} (5 MB). Split it into several files."
+            f"{shown}: is {size:,} bytes; a region file may hold at most {_SIZE}. Split it into several files."
         )
 
 

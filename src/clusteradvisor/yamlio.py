@@ -142,7 +142,11 @@ class Problem:
 
 @dataclass(frozen=True)
 class Document:
-    """One YAML document as plain data, the line of every key path, and what was refused in it."""
+    """One YAML document as plain data, the line of every key path, and what was refused in it.
+
+    `data` is meant to be used only when `problems` is empty: a refused value stands in it as a
+    placeholder, so that the rest of the document can still be checked for problems.
+    """
 
     data: Any
     lines: dict[str, int]
@@ -187,8 +191,11 @@ _REFUSED: Any = object()  # stands for a refused value inside a document that is
 
 
 def load_documents(text: str) -> Iterator[Document]:
-    """Yield each YAML document of `text` as plain data, one at a time (lazily, so a file of many
-    documents never holds them all); raise StreamError where the text stops being YAML."""
+    """Yield each YAML document of `text` as plain data; raise StreamError where it stops being YAML.
+
+    Documents are built one at a time, so a file of many documents is never held as objects at once,
+    and the documents before a syntax error are still yielded.
+    """
     bad = _RAW_FORBIDDEN.search(text)
     if bad:
         line = len(_LINE_BREAK.findall(text, 0, bad.start())) + 1
