@@ -283,3 +283,27 @@ def test_reading_agrees_with_safe_load_or_refuses_cleanly(text: str) -> None:
         assert region.document <= len(non_empty) or not complete, text
         if region.document <= len(non_empty):
             assert dict(region.facts) == _flatten(non_empty[region.document - 1]), text
+
+
+def test_escape_covers_every_control_format_and_separator_character() -> None:
+    import sys
+    import unicodedata
+
+    from clusteradvisor.safetext import FORBIDDEN_IN_TEXT, escape
+
+    unsafe = [chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) in {"Cc", "Cf", "Cs", "Zl", "Zp"}]
+    escaped = escape("".join(unsafe))
+    assert not any(unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Zl", "Zp"} for ch in escaped)
+    assert escape("Ōta 大田区 ok") == "Ōta 大田区 ok"
+    assert escape("\x1b[2K\u202e\udcff\U000e0001") == "\\x1b[2K\\u202e\\xff\\U000e0001"
+    # A text field refuses what moves the cursor or reorders letters, and keeps joiners emoji need.
+    assert all(FORBIDDEN_IN_TEXT.search(ch) for ch in "\x00\t\n\x7f\x85\x9b\u202e\u2066\u2028\u200f\ud800")
+    assert not FORBIDDEN_IN_TEXT.search("Ōta \u200d 大田区")
+
+
+def test_line_numbers_of_rule_files_survive_deep_nesting_and_recursive_aliases() -> None:
+    from clusteradvisor.yamlio import key_lines
+
+    assert key_lines("a: &x [b, *x]\nc: 1\n") == [{"": 1, "a": 1, "a[0]": 1, "a[1]": 1, "c": 2}]
+    deep = key_lines("a: " + "[" * 900 + "]" * 900 + "\n")
+    assert deep[0]["a"] == 1 and len(deep[0]) == 901
