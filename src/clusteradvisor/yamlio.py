@@ -180,8 +180,9 @@ _WORDS: dict[str, Any] = {
     **dict.fromkeys(("", "~", "null", "Null", "NULL")),
 }
 _PATTERNS: dict[str, list[tuple[str, Callable[[str], Any]]]] = {
-    first: [(tag.rsplit(":", 1)[1], pattern.match) for tag, pattern in resolvers if not tag.endswith((":bool", ":null"))]
+    first: patterns
     for first, resolvers in yaml.resolver.Resolver.yaml_implicit_resolvers.items()
+    if (patterns := [(tag.rsplit(":", 1)[1], pattern.match) for tag, pattern in resolvers if not tag.endswith((":bool", ":null"))])
 }
 _DECIMAL = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
 _DECIMAL_FLOAT = re.compile(r"[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+][0-9]+)?")
