@@ -422,14 +422,14 @@ def test_item4_a_large_multi_document_file_is_streamed_and_split_across_jobs(tmp
     monkeypatch.setattr("clusteradvisor.batch.jobs.STREAM_BYTES", 20_000, raising=False)
     monkeypatch.setattr("clusteradvisor.batch.jobs.SLICE_DOCUMENTS", 4, raising=False)  # 30 slices to share
     seen = tmp_path / "seen.txt"
-    real_load_all = __import__("clusteradvisor.region").region.load_all
+    real_load = __import__("clusteradvisor.region").region.load_documents
 
     def spy(text: str) -> Any:
         with open(seen, "a", encoding="utf-8") as handle:  # workers are forked: they append too
             handle.write(f"{os.getpid()} {len(text)}\n")
-        return real_load_all(text)
+        return real_load(text)
 
-    monkeypatch.setattr("clusteradvisor.region.load_all", spy)
+    monkeypatch.setattr("clusteradvisor.region.load_documents", spy)
     one, _ = run([source], tmp_path / "one", jobs=1)
     largest = max(int(line.split()[1]) for line in seen.read_text(encoding="utf-8").splitlines())
     assert largest < source.stat().st_size / 10  # never parsed whole
@@ -764,8 +764,8 @@ def test_a_fifo_or_device_in_a_batch_folder_is_a_failed_row_not_a_hang(tmp_path:
     (folder / "c.yaml").symlink_to("/dev/zero")
     result, errors = run([folder], tmp_path / "out")
     assert (result.assessed, result.failed) == (1, 2)
-    assert f"Error: {folder}/b.yaml: is a FIFO, not a region file." in errors
-    assert f"Error: {folder}/c.yaml: is a character device, not a region file." in errors
+    assert f"Error: {folder}/b.yaml: is a named pipe (FIFO), not a regular file; give a region file (.yaml)." in errors
+    assert f"Error: {folder}/c.yaml: is a character device, not a regular file; give a region file (.yaml)." in errors
 
 
 def test_a_streamed_file_with_a_bad_byte_keeps_the_documents_before_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,6 +15,7 @@ try:  # Ctrl-C while the command line loads gets the same message and status as 
 
     from . import __version__
     from .errors import ClusterAdvisorError
+    from .safetext import escape
 except KeyboardInterrupt:
     sys.stderr.write("\nInterrupted; nothing was written.\n")
     raise SystemExit(130) from None
@@ -35,7 +36,8 @@ class UserError(click.ClickException):
     def show(self, file: IO[Any] | None = None) -> None:
         """Print every message on its own line."""
         for message in self.messages:
-            click.echo(f"Error: {message}", err=True)
+            # Every module's messages pass here: escape what a file name or a file could smuggle in.
+            click.echo(f"Error: {escape(message)}", err=True)
 
 
 class Stopped(Exception):

@@ -8,7 +8,7 @@ import sys
 from .advisor import default_advisor
 from .errors import RegionError
 from .memo import render
-from .region import load_regions, read_text
+from .region import load_regions, read_stream, read_text
 
 
 def assess_text(text: str, source: str, fmt: str = "md", templates: str | None = None, *, brief: bool = False) -> str:
@@ -32,9 +32,8 @@ def assess_text(text: str, source: str, fmt: str = "md", templates: str | None =
 def assess_file(path: str, fmt: str = "md", templates: str | None = None, *, brief: bool = False) -> str:
     """Read a region file (or stdin for "-") and render its memo(s)."""
     if path == "-":
-        try:
-            text = sys.stdin.read()
-        except UnicodeDecodeError:
-            raise RegionError("<stdin>: is not UTF-8 text. Save the region as UTF-8.") from None
-        return assess_text(text, "<stdin>", fmt, templates, brief=brief)
+        stream = getattr(sys.stdin, "buffer", None)
+        if stream is None:
+            raise RegionError("<stdin>: is closed; give a region file or pipe one in.")
+        return assess_text(read_stream(stream, "<stdin>"), "<stdin>", fmt, templates, brief=brief)
     return assess_text(read_text(path), path, fmt, templates, brief=brief)

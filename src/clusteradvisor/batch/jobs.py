@@ -20,7 +20,7 @@ from typing import Any, BinaryIO, Literal
 from ..advisor import default_advisor
 from ..errors import ClusterAdvisorError, RegionError
 from ..memo import render
-from ..region import Region, parse_regions, read_text
+from ..region import Region, check_regular, parse_regions, read_text
 from ..verdict import Verdict
 from ..yamlio import load_one
 
@@ -124,11 +124,6 @@ def _assess(job: Job, task: Task, items: Iterable[tuple[int, Region | RegionErro
     return outcomes
 
 
-def _not_regular(mode: int) -> str:
-    kinds = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
-    return next((name for test, name in kinds if test(mode)), "not a regular file")
-
-
 def _assess_file(job: Job, task: Task) -> list[Outcome]:
     try:
         mode = os.stat(task.path).st_mode
@@ -136,7 +131,10 @@ def _assess_file(job: Job, task: Task) -> list[Outcome]:
         mode = stat.S_IFREG  # read_text says why, in the words `assess` uses
     if not stat.S_ISREG(mode):
         # A FIFO would hang the run and a device would never end: refuse before opening.
-        return [Outcome(task.source, 0, "", (f"{task.source}: is {_not_regular(mode)}, not a region file.",))]
+        try:
+            check_regular(mode, task.source)
+        except RegionError as err:
+            return [Outcome(task.source, 0, "", err.messages)]
     try:
         text = read_text(task.path)
     except RegionError as err:
