@@ -12,6 +12,7 @@ from . import __version__
 from .errors import ClusterAdvisorError
 
 FORMAT_CHOICE = click.Choice(["md", "html", "txt", "json"])
+ASSESS_FORMAT_CHOICE = click.Choice(["md", "html", "txt", "json", "docx"])
 
 
 class UserError(click.ClickException):
@@ -52,25 +53,28 @@ def main() -> None:
 
 @main.command()
 @click.argument("region_file", type=click.Path(dir_okay=False, allow_dash=True))
-@click.option("-f", "--format", "fmt", type=FORMAT_CHOICE, default="md", show_default=True, help="Memo format.")
+@click.option("-f", "--format", "fmt", type=ASSESS_FORMAT_CHOICE, default="md", show_default=True, help="Memo format (docx needs -o).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write the memo to this file instead of stdout.")
-@click.option("--templates", type=click.Path(exists=True, file_okay=False), help="Folder of memo templates searched before the shipped ones.")
+@click.option("--templates", type=click.Path(exists=True, file_okay=False), help="Folder of memo templates searched before the shipped ones (md, html, txt).")
 def assess(region_file: str, fmt: str, output: str | None, templates: str | None) -> None:
     """Assess the region(s) in REGION_FILE (- for stdin) and print the advisory memo.
 
     A file with several YAML documents holds several regions: Markdown and text memos follow each
-    other, JSON becomes a list; for HTML use `clusteradvisor batch`.
+    other, JSON becomes a list; for HTML and DOCX use `clusteradvisor batch`. A DOCX memo (for Word
+    or LibreOffice) is a binary file, so it is only written to the file given with -o.
     """
-    from .report import assess_file
+    from .report import assess_docx_file, assess_file
 
-    text = assess_file(region_file, fmt, templates)
+    if fmt == "docx" and not output:
+        raise click.UsageError("a DOCX memo is a binary file and is not printed; add -o FILE.docx to write it.")
+    content = assess_docx_file(region_file) if fmt == "docx" else assess_file(region_file, fmt, templates)
     if output:
         from .output import write_atomic
 
-        write_atomic(output, text)
+        write_atomic(output, content)
         click.echo(f"Memo written to {output}", err=True)
     else:
-        click.echo(text, nl=False)
+        click.echo(content, nl=False)
 
 
 @main.command()

@@ -16,7 +16,8 @@ from .errors import TemplateError
 from .resources import data_dir
 from .verdict import Verdict
 
-FORMATS = {"md": "memo.md.j2", "html": "memo.html.j2", "txt": "memo.txt.j2", "json": None}
+FORMATS = {"md": "memo.md.j2", "html": "memo.html.j2", "txt": "memo.txt.j2", "json": None, "docx": None}
+BINARY_FORMATS = frozenset({"docx"})  # rendered to bytes by render_docx (or render_file), never by render
 
 
 
@@ -91,6 +92,8 @@ def render(verdict: Verdict, fmt: str = "md", templates_dir: str | Path | None =
     """Render a verdict as a memo in `fmt` (md, html, txt or json)."""
     if fmt not in FORMATS:
         raise TemplateError(f"format {fmt!r} is not one of {', '.join(FORMATS)}.")
+    if fmt in BINARY_FORMATS:
+        raise TemplateError(f"format {fmt!r} is a binary file, not text: render it with render_file or render_docx.")
     if fmt == "json":
         return json.dumps(verdict.to_dict(), indent=2, ensure_ascii=False) + "\n"
     folder = str(Path(templates_dir).resolve()) if templates_dir else None
@@ -101,3 +104,17 @@ def render(verdict: Verdict, fmt: str = "md", templates_dir: str | Path | None =
         raise
     except Exception as err:  # any failure inside a template is the template's fault, never a traceback
         raise TemplateError(f"{_template_line(err)}: template failed while rendering: {err}") from err
+
+
+def render_docx(verdict: Verdict) -> bytes:
+    """Render a verdict as a Word memo: the bytes of a .docx file (templates do not apply)."""
+    from .docx_memo import render_docx as build  # python-docx loads only when a Word memo is asked for
+
+    return build(verdict)
+
+
+def render_file(verdict: Verdict, fmt: str = "md", templates_dir: str | Path | None = None) -> str | bytes:
+    """Render the content of a memo file in `fmt`: text for md, html, txt and json, bytes for docx."""
+    if fmt == "docx":
+        return render_docx(verdict)
+    return render(verdict, fmt, templates_dir)

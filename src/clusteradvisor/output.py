@@ -14,8 +14,8 @@ from typing import TextIO
 from .errors import OutputError
 
 
-def write_atomic(path: str | Path, content: str | Callable[[TextIO], None], *, sync: bool = True) -> None:
-    """Write `content` (text, or a function that writes to a handle) to `path` atomically.
+def write_atomic(path: str | Path, content: str | bytes | Callable[[TextIO], None], *, sync: bool = True) -> None:
+    """Write `content` (text, bytes, or a function that writes to a text handle) to `path` atomically.
 
     The text goes to a temporary file in the same folder, which is then renamed over `path`: a reader
     never sees a half-written file, and an interrupted write leaves the old file intact. `sync=False`
@@ -31,14 +31,21 @@ def write_atomic(path: str | Path, content: str | Callable[[TextIO], None], *, s
     except OSError as err:
         raise OutputError(f"{target}: cannot write in {folder} ({err.strerror}).") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            if isinstance(content, str):
-                handle.write(content)
-            else:
-                content(handle)
-            if sync:
-                handle.flush()
-                os.fsync(handle.fileno())
+        if isinstance(content, bytes):
+            with os.fdopen(fd, "wb") as binary:
+                binary.write(content)
+                if sync:
+                    binary.flush()
+                    os.fsync(binary.fileno())
+        else:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+                if isinstance(content, str):
+                    handle.write(content)
+                else:
+                    content(handle)
+                if sync:
+                    handle.flush()
+                    os.fsync(handle.fileno())
         os.chmod(temp, 0o644)
         os.replace(temp, target)
     except BaseException as err:
