@@ -40,7 +40,7 @@ PRIORITY_COLOURS = {
 }
 MUTED = RGBColor(0x5B, 0x64, 0x75)
 SCORE_HEADINGS = ("Area", "Status", "In place", "To act", "Not applicable", "Undecided")
-SCORE_WIDTHS_MM = (48, 32, 20, 18, 28, 24)  # 170 mm: the A4 text width below
+SCORE_WIDTHS_MM = (46, 32, 20, 18, 28, 26)  # 170 mm: the A4 text width below
 # XML 1.0 cannot hold these code points at all; python-docx would refuse them with a ValueError.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
@@ -92,7 +92,11 @@ def _cap(text: str) -> str:
 
 
 def _page_setup(doc: Document) -> None:
-    # The default template is US Letter; the memo's readers print on A4.
+    # The default template is US Letter at 11 pt; the memo's readers print on A4, and at 10 pt (the
+    # printed HTML memo's size) the brief fits its one page.
+    normal = doc.styles["Normal"]
+    normal.font.size = Pt(10)
+    normal.paragraph_format.space_after = Pt(6)
     section = doc.sections[0]
     section.orientation = WD_ORIENT.PORTRAIT
     section.page_width, section.page_height = Mm(210), Mm(297)
