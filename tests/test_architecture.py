@@ -12,7 +12,15 @@ import pytest
 import clusteradvisor
 
 SRC = Path(clusteradvisor.__file__).resolve().parent
-HOMES = {"durable_rules_engine": {"engine.py"}, "durable": {"engine.py"}, "jinja2": {"memo.py"}, "click": {"cli.py"}, "ruamel": {"migrate.py"}, "openpyxl": {"summary.py"}}
+HOMES = {
+    "durable_rules_engine": {"engine.py"},
+    "durable": {"engine.py"},
+    "jinja2": {"memo.py"},
+    "click": {"cli.py"},
+    "ruamel": {"migrate.py"},
+    "docx": {"docx_memo.py"},
+    "openpyxl": {"summary.py"},
+}
 
 
 def imports(path: Path) -> set[str]:
@@ -32,6 +40,6 @@ def test_library_is_imported_only_in_its_home(library: str) -> None:
 
 
 def test_help_does_not_load_the_engine_or_templates() -> None:
-    code = "import sys; from clusteradvisor.cli import main; print(sorted(m for m in ('durable_rules_engine', 'jinja2', 'yaml') if m in sys.modules))"
+    code = "import sys; from clusteradvisor.cli import main; print(sorted(m for m in ('durable_rules_engine', 'jinja2', 'yaml', 'docx') if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

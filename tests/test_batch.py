@@ -783,3 +783,11 @@ def test_shown_and_md_spell_out_what_would_act_on_a_terminal_or_a_table() -> Non
     assert shown("a\x1b[31mb\u202ec" + os.fsdecode(b"\xff")) == "a\\x1b[31mb\\u202ec\\xff"
     assert md("x\ny|z") == "x\\\\x0ay\\|z"  # Markdown shows \x0a and a literal pipe
     assert md("- item") == "\\- item" and md("a & <i>") == "a &amp; &lt;i&gt;"
+
+
+def test_batch_writes_word_memos_byte_identical_across_jobs(tmp_path: Path) -> None:
+    one, _ = run([EXAMPLES], tmp_path / "one", "docx", jobs=1)
+    two, _ = run([EXAMPLES], tmp_path / "two", "docx", jobs=2)
+    assert (one.assessed, one.failed) == (two.assessed, two.failed) == (7, 0)
+    assert (tmp_path / "one" / "ota-ward.docx").read_bytes()[:2] == b"PK"
+    assert tree(tmp_path / "one") == tree(tmp_path / "two")

@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the batch package loads the engine: imported only when `bat
     from .batch import BatchResult, Event
 
 FORMAT_CHOICE = click.Choice(["md", "html", "txt", "json"])
+ASSESS_FORMAT_CHOICE = click.Choice(["md", "html", "txt", "json", "docx"])
 
 
 class UserError(click.ClickException):
@@ -104,28 +105,39 @@ def main() -> None:
 
 @main.command()
 @click.argument("region_file", type=click.Path(dir_okay=False, allow_dash=True))
-@click.option("-f", "--format", "fmt", type=FORMAT_CHOICE, default="md", show_default=True, help="Memo format.")
+@click.option("-f", "--format", "fmt", type=ASSESS_FORMAT_CHOICE, default="md", show_default=True, help="Memo format (docx needs -o).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write the memo to this file instead of stdout.")
-@click.option("--templates", type=click.Path(exists=True, file_okay=False), help="Folder of memo templates searched before the shipped ones.")
+@click.option("--templates", type=click.Path(exists=True, file_okay=False), help="Folder of memo templates searched before the shipped ones (md, html, txt).")
 @click.option("--brief", is_flag=True, help="Only the brief: the first page of the memo (md, html, txt).")
 def assess(region_file: str, fmt: str, output: str | None, templates: str | None, brief: bool) -> None:
     """Assess the region(s) in REGION_FILE (- for stdin) and print the advisory memo.
 
     A file with several YAML documents holds several regions: Markdown and text memos follow each
-    other, JSON becomes a list; for HTML use `clusteradvisor batch`.
+    other, JSON becomes a list; for HTML and DOCX use `clusteradvisor batch`. A DOCX memo (for Word
+    or LibreOffice) is a binary file, so it is only written to the file given with -o.
     """
-    from .report import assess_file
+    from .region import read_stream, read_text
+    from .report import assess_docx_text, assess_text
 
-    if brief and fmt == "json":
-        raise click.UsageError("--brief gives the first page of a memo (md, html or txt); the JSON verdict is whole.")
-    text = assess_file(region_file, fmt, templates, brief=brief)
+    if brief and fmt in ("json", "docx"):
+        raise click.UsageError("--brief gives the first page of a memo in md, html or txt.")
+    if fmt == "docx" and not output:
+        raise click.UsageError("a DOCX memo is a binary file and is not printed; add -o FILE.docx to write it.")
+    if region_file == "-":
+        stream = getattr(sys.stdin, "buffer", None)
+        if stream is None:
+            raise click.UsageError("stdin is closed; give a region file or pipe one in.")
+        text, source = read_stream(stream, "<stdin>"), "<stdin>"
+    else:
+        text, source = read_text(region_file), region_file
+    content = assess_docx_text(text, source) if fmt == "docx" else assess_text(text, source, fmt, templates, brief=brief)
     if output:
         from .output import write_atomic
 
-        write_atomic(output, text)
+        write_atomic(output, content)
         click.echo(f"Memo written to {output}", err=True)
     else:
-        click.echo(text, nl=False)
+        click.echo(content, nl=False)
 
 
 @main.command()
@@ -386,7 +398,7 @@ class BatchScreen:
 @main.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path())
 @click.option("-o", "--out", required=True, type=click.Path(file_okay=False), help="Folder for the memos and the summary (created if missing).")
-@click.option("-f", "--format", "fmt", type=FORMAT_CHOICE, default="md", show_default=True, help="Memo format.")
+@click.option("-f", "--format", "fmt", type=ASSESS_FORMAT_CHOICE, default="md", show_default=True, help="Memo format.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
 @click.option("--templates", type=click.Path(exists=True, file_okay=False), help="Folder of memo templates searched before the shipped ones.")
 @click.option("--clean", is_flag=True, help="Also remove memos and summaries an earlier run wrote into --out that this run did not (only files in its manifest).")

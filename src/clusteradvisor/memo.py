@@ -16,7 +16,8 @@ from .errors import TemplateError
 from .resources import data_dir
 from .verdict import Verdict
 
-FORMATS = {"md": "memo.md.j2", "html": "memo.html.j2", "txt": "memo.txt.j2", "json": None}
+FORMATS = {"md": "memo.md.j2", "html": "memo.html.j2", "txt": "memo.txt.j2", "json": None, "docx": None}
+BINARY_FORMATS = frozenset({"docx"})  # rendered to bytes by render_docx (or render_file), never by render
 
 
 
@@ -91,6 +92,8 @@ def render(verdict: Verdict, fmt: str = "md", templates_dir: str | Path | None =
     """Render a verdict as a memo in `fmt` (md, html, txt or json); `brief`: the first page alone."""
     if fmt not in FORMATS:
         raise TemplateError(f"format {fmt!r} is not one of {', '.join(FORMATS)}.")
+    if fmt in BINARY_FORMATS:
+        raise TemplateError(f"format {fmt!r} is a binary file, not text: render it with render_file or render_docx.")
     if fmt == "json":
         if brief:
             raise TemplateError("--brief gives the first page of a memo (md, html or txt); the JSON verdict is whole.")
@@ -122,3 +125,17 @@ def render_compare(context: dict[str, Any], fmt: str) -> str:
         raise TemplateError(f"{err.filename or name}:{err.lineno}: template error: {err.message}") from err
     except Exception as err:  # a failure inside a template is the template's fault, never a traceback
         raise TemplateError(f"{_template_line(err)}: template failed while rendering: {err}") from err
+
+
+def render_docx(verdict: Verdict) -> bytes:
+    """Render a verdict as a Word memo: the bytes of a .docx file (templates do not apply)."""
+    from .docx_memo import render_docx as build  # python-docx loads only when a Word memo is asked for
+
+    return build(verdict)
+
+
+def render_file(verdict: Verdict, fmt: str = "md", templates_dir: str | Path | None = None) -> str | bytes:
+    """Render the content of a memo file in `fmt`: text for md, html, txt and json, bytes for docx."""
+    if fmt == "docx":
+        return render_docx(verdict)
+    return render(verdict, fmt, templates_dir)

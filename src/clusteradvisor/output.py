@@ -11,19 +11,26 @@ import tempfile
 import unicodedata
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import IO, Any, TextIO
 
 from .errors import OutputError
 
+Content = str | bytes | Callable[[TextIO], None]
 
-def _fill(handle: TextIO, content: str | Callable[[TextIO], None]) -> None:
-    if isinstance(content, str):
+
+def _open(fd: int, content: Content) -> IO[Any]:
+    """A handle on `fd` for `content`: binary for bytes (a Word memo), UTF-8 text otherwise."""
+    return os.fdopen(fd, "wb") if isinstance(content, bytes) else os.fdopen(fd, "w", encoding="utf-8", newline="")
+
+
+def _fill(handle: IO[Any], content: Content) -> None:
+    if isinstance(content, (str, bytes)):
         handle.write(content)
     else:
-        content(handle)
+        content(handle)  # type: ignore[arg-type]  # a text handle: _open gives binary only for bytes
 
 
-def _write_through(target: Path, content: str | Callable[[TextIO], None]) -> None:
+def _write_through(target: Path, content: Content) -> None:
     """Write to a character device or a FIFO in place (`-o /dev/null`, `-o /dev/stdout`)."""
     try:
         # O_NONBLOCK: opening a FIFO nobody reads fails at once (ENXIO) instead of hanging.
@@ -34,14 +41,14 @@ def _write_through(target: Path, content: str | Callable[[TextIO], None]) -> Non
         raise OutputError(f"{target}: cannot be written ({err.strerror}).") from None
     os.set_blocking(fd, True)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+        with _open(fd, content) as handle:
             _fill(handle, content)
     except OSError as err:
         raise OutputError(f"{target}: cannot be written ({err.strerror}).") from None
 
 
-def write_atomic(path: str | Path, content: str | Callable[[TextIO], None], *, sync: bool = True, replace: bool = False) -> None:
-    """Write `content` (text, or a function that writes to a handle) to `path` atomically.
+def write_atomic(path: str | Path, content: Content, *, sync: bool = True, replace: bool = False) -> None:
+    """Write `content` (text, bytes, or a function that writes to a text handle) to `path` atomically.
 
     The text goes to a temporary file in the same folder, which is then renamed over `path`: a reader
     never sees a half-written file, and an interrupted write leaves the old file intact. A symbolic
@@ -72,7 +79,7 @@ def write_atomic(path: str | Path, content: str | Callable[[TextIO], None], *, s
     except OSError as err:
         raise OutputError(f"{target}: cannot write in {folder} ({err.strerror}).") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+        with _open(fd, content) as handle:
             _fill(handle, content)
             if sync:
                 handle.flush()

@@ -1,21 +1,30 @@
-"""Whole-file assessment: region text in, one rendered document out (used by `assess`)."""
+"""Whole-file assessment: region text in, one rendered document out (used by `assess`).
+
+The library never touches the terminal or stdin: the command line reads stdin (region.read_stream)
+and passes the text here.
+"""
 
 from __future__ import annotations
 
 import json
-import sys
 
 from .advisor import default_advisor
 from .errors import RegionError
-from .memo import render
-from .region import load_regions, read_stream, read_text
+from .memo import BINARY_FORMATS, render, render_docx
+from .region import load_regions, read_text
+from .verdict import Verdict
+
+
+def _assess(text: str, source: str) -> list[Verdict]:
+    advisor = default_advisor()
+    return [advisor.assess(region) for region in load_regions(text, source)]
 
 
 def assess_text(text: str, source: str, fmt: str = "md", templates: str | None = None, *, brief: bool = False) -> str:
-    """Assess every region in `text` and render the memo(s) as one document."""
-    regions = load_regions(text, source)
-    advisor = default_advisor()
-    verdicts = [advisor.assess(region) for region in regions]
+    """Assess every region in `text` and render the memo(s) as one text document (md, html, txt, json)."""
+    if fmt in BINARY_FORMATS:
+        raise RegionError(f"{source}: a {fmt} memo is a binary file, not text; assess_docx_text renders it.")
+    verdicts = _assess(text, source)
     if fmt == "json":
         data = [v.to_dict() for v in verdicts]
         return json.dumps(data[0] if len(data) == 1 else data, indent=2, ensure_ascii=False) + "\n"
@@ -29,11 +38,22 @@ def assess_text(text: str, source: str, fmt: str = "md", templates: str | None =
     return separator.join(memos)
 
 
+def assess_docx_text(text: str, source: str) -> bytes:
+    """Assess the one region in `text` and return its Word memo (.docx bytes)."""
+    verdicts = _assess(text, source)
+    if len(verdicts) > 1:
+        raise RegionError(
+            f"{source}: holds {len(verdicts)} regions; a DOCX memo holds one. "
+            "Use `clusteradvisor batch` to write one memo per region."
+        )
+    return render_docx(verdicts[0])
+
+
 def assess_file(path: str, fmt: str = "md", templates: str | None = None, *, brief: bool = False) -> str:
-    """Read a region file (or stdin for "-") and render its memo(s)."""
-    if path == "-":
-        stream = getattr(sys.stdin, "buffer", None)
-        if stream is None:
-            raise RegionError("<stdin>: is closed; give a region file or pipe one in.")
-        return assess_text(read_stream(stream, "<stdin>"), "<stdin>", fmt, templates, brief=brief)
+    """Read a region file and render its memo(s) as text."""
     return assess_text(read_text(path), path, fmt, templates, brief=brief)
+
+
+def assess_docx_file(path: str) -> bytes:
+    """Read a region file holding one region and return its Word memo."""
+    return assess_docx_text(read_text(path), path)

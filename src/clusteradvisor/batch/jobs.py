@@ -19,7 +19,7 @@ from typing import Any, BinaryIO, Literal
 
 from ..advisor import default_advisor
 from ..errors import ClusterAdvisorError, RegionError
-from ..memo import render
+from ..memo import render_file
 from ..region import Region, check_regular, parse_regions, read_text
 from ..verdict import Verdict
 from ..yamlio import load_one
@@ -63,7 +63,7 @@ class Outcome:
     document: int
     name: str
     errors: tuple[str, ...] = ()
-    memo: str = ""
+    memo: str | bytes = ""
     spilled: str = ""  # a worker's temporary file holding the memo, for the parent to rename
     row: tuple[tuple[str, Any], ...] = ()  # Verdict.summary_row(), as pairs (it crosses a pipe)
     recommendations: tuple[str, ...] = ()
@@ -74,7 +74,7 @@ class Outcome:
         return not self.errors
 
 
-def _spill(job: Job, task: Task, index: int, memo: str) -> str:
+def _spill(job: Job, task: Task, index: int, memo: str | bytes) -> str:
     """Write the memo to a hidden file in --out (in a worker); return its path, or "" to send the text.
 
     The parent then only renames it, so writing, which costs more than the assessment on some
@@ -84,8 +84,12 @@ def _spill(job: Job, task: Task, index: int, memo: str) -> str:
         return ""
     path = f"{job.spill}{os.getpid()}-{task.number}-{index}.tmp"
     try:
-        with open(path, "w", encoding="utf-8", newline="") as handle:
-            handle.write(memo)
+        if isinstance(memo, bytes):  # a Word memo
+            with open(path, "wb") as binary:
+                binary.write(memo)
+        else:
+            with open(path, "w", encoding="utf-8", newline="") as handle:
+                handle.write(memo)
     except OSError:
         with contextlib.suppress(OSError):
             os.unlink(path)
@@ -94,7 +98,7 @@ def _spill(job: Job, task: Task, index: int, memo: str) -> str:
 
 
 def _done(job: Job, task: Task, index: int, document: int, verdict: Verdict) -> Outcome:
-    memo = render(verdict, job.fmt, job.templates)
+    memo = render_file(verdict, job.fmt, job.templates)
     spilled = _spill(job, task, index, memo)
     return Outcome(
         source=task.source,

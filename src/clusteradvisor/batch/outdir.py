@@ -20,8 +20,8 @@ from .discovery import shown
 LOCK = ".clusteradvisor.lock"
 MANIFEST = ".clusteradvisor-manifest.json"
 # The only names this tool writes: memos (slugs), summaries, and its hidden temporary files.
-OWN = re.compile(r"(summary\.(csv|md|json|html|xlsx)|[a-z0-9]+(-[a-z0-9]+)*\.(md|html|txt|json))")
-_STALE = re.compile(r"\.(clusteradvisor-.+|\.clusteradvisor-manifest\.json\.[a-z0-9_]{8}|(summary\.(csv|md|json|html|xlsx)|[a-z0-9-]+\.(md|html|txt|json))\.[a-z0-9_]{8})\.tmp")
+OWN = re.compile(r"(summary\.(csv|md|json|html|xlsx)|[a-z0-9]+(-[a-z0-9]+)*\.(md|html|txt|json|docx))")
+_STALE = re.compile(r"\.(clusteradvisor-.+|\.clusteradvisor-manifest\.json\.[a-z0-9_]{8}|(summary\.(csv|md|json|html|xlsx)|[a-z0-9-]+\.(md|html|txt|json|docx))\.[a-z0-9_]{8})\.tmp")
 
 
 class OutputFolder:

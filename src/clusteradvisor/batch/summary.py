@@ -24,7 +24,7 @@ from .jobs import Outcome
 
 SHARED_NAMES = 10  # regions named per recommendation in summary.md; the rest are counted
 FREQUENT = 15  # recommendations listed in summary.md's "shared recommendations" table
-FORMAT_NAMES = {"md": "Markdown", "html": "HTML", "txt": "plain text", "json": "JSON"}
+FORMAT_NAMES = {"md": "Markdown", "html": "HTML", "txt": "plain text", "json": "JSON", "docx": "Word"}
 STATUS = {"act": "act", "on_track": "on track", "not_assessed": "not assessed"}
 # Verdict.summary_row() keys, in column order, with their spelled-out headings.
 ROW_COLUMNS: tuple[tuple[str, str], ...] = (
