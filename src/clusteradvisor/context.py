@@ -7,6 +7,7 @@ template escapes it for its format.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -54,6 +55,7 @@ CHART_LABEL = 250
 CHART_BAR = 280
 
 
+@functools.lru_cache(maxsize=8192)  # the same labels and values recur in every memo
 def _lower_first(text: str) -> str:
     """Lower-case the first letter of a sentence fragment (not of an acronym such as U-I-G or SME)."""
     word = text.split(" ", 1)[0]

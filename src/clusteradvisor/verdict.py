@@ -438,7 +438,7 @@ def find_gaps(kb: KnowledgeBase, facts: Mapping[str, Any], status: Mapping[str, 
         for path in found:
             deciders.setdefault(path, []).append(rule)
     ranked: list[tuple[int, int, Gap]] = []
-    order = {path: i for i, path in enumerate(kb.vocabulary.fields)}
+    order, weights, ranks = _gap_tables(kb)
     for path, rules in deciders.items():
         field = kb.vocabulary.fields[path]
         if field.computed:
@@ -446,11 +446,24 @@ def find_gaps(kb: KnowledgeBase, facts: Mapping[str, Any], status: Mapping[str, 
         precondition = kb.ask_when_truth.get(path)
         if precondition is not None and precondition(facts, status) is not True:
             continue
-        weight = sum(_gap_weight(r) for r in rules)
-        shown = sorted(rules, key=_importance)
+        weight = sum(weights[r.id] for r in rules)
+        shown = sorted(rules, key=lambda r: ranks[r.id])
         titles = tuple(r.title for r in shown if r.category == "recommendation") or tuple(r.title for r in shown)
         ranked.append((-weight, order[path], Gap(path, field.label, field.question, field.asked, tuple(r.id for r in shown), titles)))
     return tuple(g for _, _, g in sorted(ranked, key=lambda item: (item[0], item[1])))
+
+
+def _gap_tables(kb: KnowledgeBase) -> tuple[dict[str, int], dict[str, int], dict[str, tuple[int, int, int, int]]]:
+    """Per knowledge base, once: field order, each rule's weight for gap ordering, and its rank."""
+    tables = kb.__dict__.get("_gap_tables")  # kept on the (frozen) knowledge base, like its cached properties
+    if tables is None:
+        tables = (
+            {path: i for i, path in enumerate(kb.vocabulary.fields)},
+            {r.id: _gap_weight(r) for r in kb.rules},
+            {r.id: _importance(r) for r in kb.rules},
+        )
+        kb.__dict__["_gap_tables"] = tables
+    return tables
 
 
 def _gap_weight(rule: Rule) -> int:
