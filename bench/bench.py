@@ -60,12 +60,14 @@ def region_texts(n: int, seed: int = 7) -> Iterator[str]:
 
 
 def run_one(path: str, n: int) -> dict[str, float]:
-    """Time one path over n regions in this process."""
+    """Time one path (inference, whole or floor) over n regions in this process."""
     from clusteradvisor.advisor import default_advisor
     from clusteradvisor.memo import render
     from clusteradvisor.region import load_regions
 
     advisor = default_advisor()
+    if path == "floor":
+        return run_floor(n)
     warm = next(region_texts(1, seed=1))
     render(advisor.assess(load_regions(warm, "warm.yaml")[0]), "md")  # compile ruleset and template
     elapsed = 0.0
@@ -83,7 +85,58 @@ def run_one(path: str, n: int) -> dict[str, float]:
             elapsed += time.perf_counter() - start
             memo_bytes += len(memo)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"n": n, "seconds": elapsed, "per_second": n / elapsed, "us_per_region": elapsed / n * 1e6, "peak_rss_mb": peak_mb}
+    return {"n": n, "seconds": elapsed, "per_second": n / elapsed, "us_per_region": elapsed / n * 1e6, "peak_rss_mb": peak_mb, "memo_bytes": memo_bytes / n}
+
+
+FLOOR_TEMPLATE = """# {{ name }}
+{% for rule in fired %}
+## {{ rule.title }}
+
+{{ rule.advice }}
+
+{{ rule.source }}
+{% endfor %}
+{% for question in questions %}
+- {{ question }}
+{% endfor %}
+"""
+
+
+def run_floor(n: int) -> dict[str, float]:
+    """The floor under the whole path: the same parts with nothing of ours around them.
+
+    PyYAML's C loader, the compiled durable_rules ruleset (asserting the region as one fact), and one
+    Jinja2 render of about a memo's size (the fired rules' advice and the unknown fields' questions).
+    """
+    import jinja2
+
+    from clusteradvisor.advisor import default_advisor
+
+    advisor = default_advisor()
+    kb, engine = advisor.kb, advisor.engine
+    template = jinja2.Environment(autoescape=False).from_string(FLOOR_TEMPLATE)
+    questions = {f.path: f.question for f in kb.vocabulary.file_fields}
+    elapsed = 0.0
+    memo_bytes = 0
+    for text in region_texts(n):
+        start = time.perf_counter()
+        data = yaml.load(text, Loader=yaml.CSafeLoader)
+        facts: dict[str, Any] = {}
+        for key, value in data.items():
+            if isinstance(value, dict):
+                facts.update((f"{key}.{inner}", item) for inner, item in value.items())
+            else:
+                facts[key] = value
+        fired = engine.infer(facts).fired
+        memo = template.render(
+            name=facts["name"],
+            fired=[kb.by_id[r] for r in fired],
+            questions=[q for path, q in questions.items() if path not in facts],
+        )
+        elapsed += time.perf_counter() - start
+        memo_bytes += len(memo)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"n": n, "seconds": elapsed, "per_second": n / elapsed, "us_per_region": elapsed / n * 1e6, "peak_rss_mb": peak_mb, "memo_bytes": memo_bytes / n}
 
 
 def wall(command: list[str], repeat: int = 10) -> float:
@@ -106,7 +159,7 @@ def main() -> None:
         print(json.dumps(run_one(args.one[0], int(args.one[1]))))
         return
     results: list[dict[str, Any]] = []
-    for path in ("inference", "whole"):
+    for path in ("inference", "whole", "floor"):
         for n in args.sizes:
             child = subprocess.run(
                 [sys.executable, __file__, "--one", path, str(n)], check=True, capture_output=True, text=True
@@ -119,6 +172,14 @@ def main() -> None:
                     f"{result['us_per_region']:>6.0f} us/region  peak RSS {result['peak_rss_mb']:>6.1f} MB",
                     flush=True,
                 )
+    for n in args.sizes:
+        whole = next(r for r in results if r["path"] == "whole" and r["n"] == n)
+        floor = next(r for r in results if r["path"] == "floor" and r["n"] == n)
+        if not args.json:
+            print(
+                f"N={n:>7,}: whole path {whole['per_second']:,.0f}/s is {100 * whole['per_second'] / floor['per_second']:.0f}% of the "
+                f"floor's {floor['per_second']:,.0f}/s (memos {whole.get('memo_bytes', 0) / 1000:.1f} KB vs {floor['memo_bytes'] / 1000:.1f} KB)"
+            )
     exe = [sys.executable, "-m", "clusteradvisor"]
     example = __file__.replace("bench/bench.py", "examples/ota-ward.yaml")
     startup = {"help_ms": wall([*exe, "--help"]), "assess_ms": wall([*exe, "assess", example])}
