@@ -15,15 +15,18 @@ import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence, Sized
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import jinja2
 from jinja2 import nodes
 from jinja2.exceptions import SecurityError
 from jinja2.loaders import split_template_path
+from jinja2.nodes import EvalContext
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.visitor import NodeTransformer
+from markupsafe import Markup
 
 from . import __version__
 from .errors import TemplateError
@@ -204,6 +207,102 @@ def escape_markdown(text: Any) -> str:
     for char in "\\`*_[]<>|#":
         out = out.replace(char, "\\" + char)
     return out
+
+
+def _sentence(pattern: str) -> Callable[..., str]:
+    """Return a template function that fills `pattern` (str.format style) with its arguments.
+
+    In an HTML memo the pattern is trusted markup and the arguments are escaped (Markup.format),
+    so the same words serve every format without turning an apostrophe into an entity.
+    """
+
+    @jinja2.pass_eval_context
+    def fill(eval_ctx: EvalContext, *args: Any) -> str:
+        return Markup(pattern).format(*args) if eval_ctx.autoescape else pattern.format(*args)
+
+    return fill
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _counted(pattern: str, word: str) -> Callable[..., str]:
+    """Return a template function like _sentence whose first argument is a count of `word`."""
+    fill = _sentence(pattern)
+
+    @jinja2.pass_eval_context
+    def counted(eval_ctx: EvalContext, count: int, *args: Any) -> str:
+        return fill(eval_ctx, _plural(count, word), *args)
+
+    return counted
+
+
+@jinja2.pass_eval_context
+def _advice_found(eval_ctx: EvalContext, total: int, counts: Mapping[str, int]) -> str:
+    """Say how many recommendations there are, per priority in the rule base's order."""
+    per_priority = ", ".join(f"{counts[p]} {p}" for p in PRIORITIES)
+    return _sentence("{0}: {1}")(eval_ctx, _plural(total, "recommendation"), per_priority)
+
+
+# Words that more than one memo format prints, in one place; templates reach them as `phrases`
+# (see docs/templates.md). Fixed strings are Markup: our own text, never region data.
+PHRASES: Mapping[str, Any] = MappingProxyType(
+    {
+        "headings": MappingProxyType(
+            {
+                "title": Markup("Cluster policy advice"),
+                "summary": Markup("Summary"),
+                "scorecard": Markup("Scorecard"),
+                "patterns": Markup("Which case of the study this region resembles"),
+                "situation": Markup("The situation in brief"),
+                "recommendations": Markup("Recommendations"),
+                "gaps": Markup("Information gaps"),
+                "strengths": Markup("Strengths to keep"),
+            }
+        ),
+        "labels": MappingProxyType(
+            {
+                "region": Markup("Region"),
+                "advice": Markup("Advice found"),
+                "rule_base": Markup("Rule base"),
+                "why": Markup("Why"),
+                "because": Markup("Because"),
+                "applies": Markup("Why this applies"),
+                "area": Markup("Area"),
+                "source": Markup("Source"),
+                "decides": Markup("Answering it would decide"),
+            }
+        ),
+        "columns": tuple(Markup(c) for c in ("Area", "Score", "Followed", "To act on", "Undecided")),
+        "sentences": MappingProxyType(
+            {
+                "no_advice": Markup("On the facts given, none of the rule base's recommendations applies to this region."),
+                "scorecard": Markup(
+                    "How much of each area's advice the region already follows, counting only advice its known facts"
+                    " decide (100 = nothing left to do; weighted by priority)."
+                ),
+                "radar": Markup("An area with no decided advice shows n/a and is drawn at the centre."),
+                "no_case": Markup(
+                    "On the known facts the region matches none of the study's three detailed cases (Higashi Osaka's"
+                    " entrepreneur-led projects, Hitachi-city's policy-supported alliance, Ota ward's skill-coordinating network)."
+                ),
+                "no_recommendation": Markup("No recommendation applies on the facts given."),
+                "no_gaps": Markup("None: every fact the rule base reads is known or cannot change the advice."),
+                "no_strengths": Markup("None recorded on the facts given."),
+            }
+        ),
+        "advice_found": _advice_found,
+        "rule_base": _sentence("version {0} ({1} rules), ClusterAdvisor {2}"),
+        "summary_lead": _counted("On the facts given, this region has {0} of cluster policy to act on. The most urgent:", "point"),
+        "gaps_note": _counted("{0} could change this advice; they are listed under {1} at the end.", "unanswered question"),
+        "priority_heading": _sentence("{0} priority"),
+        "study": _sentence(
+            "This advice applies rules drawn from {0}, written in our own words; each recommendation names the section"
+            " of the study it rests on. It supports an official's judgement and does not replace local knowledge."
+        ),
+    }
+)
 
 
 # Limits on an office template (user templates are code written by someone else; see docs/templates.md).
@@ -453,6 +552,7 @@ class _TemplateLoader(jinja2.BaseLoader):
 def _configure(env: jinja2.Environment, guard: bool) -> jinja2.Environment:
     filters = {"wrap": _wrap, "md": escape_markdown}
     env.filters.update(filters)
+    env.globals["phrases"] = PHRASES
     if guard:
         env.filters.update({name: _guard_filter(name, function) for name, function in env.filters.items()})
         env.globals["range"] = _capped_range
