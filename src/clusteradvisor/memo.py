@@ -19,7 +19,7 @@ from types import MappingProxyType
 from typing import Any
 
 import jinja2
-from jinja2 import nodes
+from jinja2 import meta, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.loaders import split_template_path
 from jinja2.nodes import EvalContext
@@ -619,8 +619,33 @@ def check_template(fmt: str, templates_dir: str | Path | None = None) -> None:
     """Compile the template for `fmt` now, so that a broken or missing one fails before any work."""
     if fmt not in FORMATS:
         raise TemplateError(f"format {fmt!r} is not one of {', '.join(FORMATS)}.")
-    if FORMATS[fmt] is not None:
-        _load(fmt, _folder(templates_dir))
+    if FORMATS[fmt] is None:
+        return
+    folder = _folder(templates_dir)
+    template = _load(fmt, folder)
+    if folder is not None:
+        _compile_references(_office_environment(folder), template.name, set())
+
+
+def _compile_references(env: jinja2.Environment, name: str | None, seen: set[str]) -> None:
+    """Compile every template `name` extends, includes or imports by a fixed name, recursively."""
+    if name is None or name in seen or env.loader is None:
+        return
+    seen.add(name)
+    shown = name
+    try:
+        source, filename, _ = env.loader.get_source(env, name)
+        shown = filename or name
+        for referenced in meta.find_referenced_templates(env.parse(source)):
+            if referenced is not None:
+                env.get_template(referenced)
+                _compile_references(env, referenced, seen)
+    except TemplateError:
+        raise
+    except jinja2.TemplateNotFound as err:
+        raise TemplateError(f"{shown}: refers to {err.name}, which is not in the template folder or the shipped templates.") from err
+    except jinja2.TemplateSyntaxError as err:
+        raise TemplateError(f"{err.filename or err.name}:{err.lineno}: template error: {err.message}") from err
 
 
 def _render_bounded(template: jinja2.Template, context: dict[str, Any]) -> str:
@@ -657,6 +682,8 @@ def render(verdict: Verdict, fmt: str = "md", templates_dir: str | Path | None =
         where = _template_line(err)
         where = template.filename or where if where == "<template>" else where  # the memo as a whole grew too long
         raise TemplateError(f"{where}: template stopped: {err}. Templates lay out one memo; simplify the template.") from err
+    except jinja2.TemplateSyntaxError as err:  # a parent or included template, compiled only now
+        raise TemplateError(f"{err.filename or err.name}:{err.lineno}: template error: {err.message}") from err
     except SecurityError as err:
         raise TemplateError(f"{_template_line(err)}: template refused by the sandbox: {err} Templates may only read the memo's data.") from err
     except Exception as err:  # any failure inside a template is the template's fault, never a traceback
