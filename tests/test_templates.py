@@ -353,3 +353,10 @@ def test_check_template_compiles_the_templates_an_office_template_uses(office: P
     (office / "parts.j2").unlink()
     with pytest.raises(TemplateError, match=rf"^{re.escape(str(office))}/base\.j2: refers to parts\.j2, which is not in the template folder"):
         memo.check_template("md", office)
+
+
+def test_a_template_may_use_the_name_phrases_for_its_own_words(verdict: Verdict, office: Path) -> None:
+    (office / "words.j2").write_text('{% set headings = {"gaps": "Open questions"} %}\n', encoding="utf-8")
+    assert render_with(verdict, office, '{% import "words.j2" as phrases %}{{ phrases.headings.gaps }}\n') == "Open questions\n"
+    assert render_with(verdict, office, '{% set phrases = {"headings": {"gaps": "Q"}} %}{{ phrases.headings.gaps }}\n') == "Q\n"
+    assert render_with(verdict, office, "{{ phrases.headings.gaps }}|{{ phrases.priority_heading('Low') }}\n") == "Information gaps|Low priority\n"

@@ -496,6 +496,10 @@ class _PhraseFolder(NodeTransformer):
 def _fold_phrases(tree: nodes.Template) -> nodes.Template:
     if any(n.name == "phrases" and n.ctx != "load" for n in tree.find_all(nodes.Name)):
         return tree
+    if any(n.target == "phrases" for n in tree.find_all(nodes.Import)):
+        return tree
+    if any("phrases" in (name if isinstance(name, str) else name[1]) for n in tree.find_all(nodes.FromImport) for name in n.names):
+        return tree
     result = _PhraseFolder().visit(tree)
     assert isinstance(result, nodes.Template)
     return result
