@@ -261,6 +261,21 @@ class _Table(dict[str, Any]):
             raise AttributeError(name) from None
 
 
+# Sentences with blanks: name -> (pattern, word). With a word, the first blank is a count of it
+# ("3 points"). Templates call them as phrases.name(...); the compiler writes them inline.
+_SENTENCES: dict[str, tuple[str, str | None]] = {
+    "rule_base": ("version {0} ({1} rules), ClusterAdvisor {2}", None),
+    "summary_lead": ("On the facts given, this region has {0} of cluster policy to act on. The most urgent:", "point"),
+    "gaps_note": ("{0} could change this advice; they are listed under {1} at the end.", "unanswered question"),
+    "priority_heading": ("{0} priority", None),
+    "study": (
+        "This advice applies rules drawn from {0}, written in our own words; each recommendation names the section"
+        " of the study it rests on. It supports an official's judgement and does not replace local knowledge.",
+        None,
+    ),
+}
+
+
 # Words that more than one memo format prints, in one place; templates reach them as `phrases`
 # (see docs/templates.md). Fixed strings are Markup: our own text, never region data.
 PHRASES: _Table = _Table(
@@ -309,14 +324,7 @@ PHRASES: _Table = _Table(
             }
         ),
         "advice_found": _advice_found,
-        "rule_base": _sentence("version {0} ({1} rules), ClusterAdvisor {2}"),
-        "summary_lead": _counted("On the facts given, this region has {0} of cluster policy to act on. The most urgent:", "point"),
-        "gaps_note": _counted("{0} could change this advice; they are listed under {1} at the end.", "unanswered question"),
-        "priority_heading": _sentence("{0} priority"),
-        "study": _sentence(
-            "This advice applies rules drawn from {0}, written in our own words; each recommendation names the section"
-            " of the study it rests on. It supports an official's judgement and does not replace local knowledge."
-        ),
+        **{name: (_counted(pattern, word) if word else _sentence(pattern)) for name, (pattern, word) in _SENTENCES.items()},
     }
 )
 
@@ -460,7 +468,8 @@ class _PhraseFolder(NodeTransformer):
 
     A phrase is fixed for the life of the process, so it can become template text: the shared
     words then cost nothing per memo (a lookup per use measured about 40% of a Markdown render),
-    and a phrase function is called like a filter (Jinja2's context.call costs about 4 us a call).
+    and a call of a phrase function is written out inline (Jinja2's context.call costs ~4 us a call;
+    what cannot be inlined is called like a filter).
     Not done in a template that assigns a name `phrases` of its own.
     """
 
@@ -477,6 +486,9 @@ class _PhraseFolder(NodeTransformer):
             and visited.args
             and not (visited.kwargs or visited.dyn_args or visited.dyn_kwargs)
         ):
+            inline = _inline_phrase(target.attr, visited.args, node.lineno)
+            if inline is not None:
+                return inline
             first, *rest = visited.args
             return nodes.Filter(first, _PHRASE_FILTER + target.attr, rest, [], None, None, lineno=node.lineno)
         return visited
@@ -491,6 +503,50 @@ class _PhraseFolder(NodeTransformer):
                 # Our own words: markup-safe in HTML, plain text elsewhere, as at run time.
                 return nodes.MarkSafeIfAutoescape(nodes.Const(str(value), lineno=node.lineno), lineno=node.lineno)
         return self.generic_visit(node)
+
+
+def _text(value: str, lineno: int) -> nodes.Expr:
+    """Our own words as a template constant: markup-safe in HTML, plain text elsewhere."""
+    return nodes.MarkSafeIfAutoescape(nodes.Const(value, lineno=lineno), lineno=lineno)
+
+
+def _counted_nodes(count: nodes.Expr, word: str, lineno: int) -> list[nodes.Expr]:
+    """`count word` with an s unless the count is 1, as template nodes.
+
+    The count's node appears twice; the compiler only reads nodes, and a count has no side effects.
+    """
+    plural = nodes.CondExpr(
+        nodes.Compare(count, [nodes.Operand("eq", nodes.Const(1))], lineno=lineno),
+        nodes.Const(""),
+        nodes.Const("s"),
+        lineno=lineno,
+    )
+    return [count, _text(" " + word, lineno), plural]
+
+
+def _inline_phrase(name: str, args: list[nodes.Expr], lineno: int) -> nodes.Expr | None:
+    """Write a call of a phrase function as one concatenation, or None when it cannot be."""
+    pieces: list[nodes.Expr] = []
+    if name == "advice_found" and len(args) == 2:
+        total, counts = args
+        pieces += [*_counted_nodes(total, "recommendation", lineno), _text(": ", lineno)]
+        for index, priority in enumerate(PRIORITIES):
+            item = nodes.Getitem(counts, nodes.Const(priority), "load", lineno=lineno)
+            pieces += [item, _text(f" {priority}" + (", " if index < len(PRIORITIES) - 1 else ""), lineno)]
+        return nodes.Concat(pieces, lineno=lineno)
+    if name not in _SENTENCES:
+        return None
+    pattern, word = _SENTENCES[name]
+    fields = [field for _, field, _, _ in string.Formatter().parse(pattern) if field is not None]
+    if len(args) != len(fields):
+        return None  # the function reports the wrong number of arguments at run time
+    for literal, field, _, _ in string.Formatter().parse(pattern):
+        if literal:
+            pieces.append(_text(literal, lineno))
+        if field is not None:
+            arg = args[int(field)]
+            pieces += _counted_nodes(arg, word, lineno) if word and field == "0" else [arg]
+    return nodes.Concat(pieces, lineno=lineno)
 
 
 def _fold_phrases(tree: nodes.Template) -> nodes.Template:
