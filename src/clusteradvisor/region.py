@@ -7,7 +7,7 @@ import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -15,6 +15,9 @@ from .errors import RegionError
 from .migrate import Migration, migrate_facts, rewrite_v1_text
 from .vocabulary import PANEL, UNKNOWN, Field, Vocabulary, canonical_industries, load_vocabulary, load_vocabulary_v1
 from .yamlio import describe_yaml_error, error_line, key_lines, load_all
+
+if TYPE_CHECKING:
+    from .panel import PanelFindings
 
 MAX_TEXT = 200
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -29,6 +32,7 @@ class Region:
     source: str = "<memory>"
     document: int = 1
     migration: Migration | None = None  # set when the file was written for format version 1
+    panel: PanelFindings | None = None  # set on a panel's combined region (panel.combine)
 
     def get(self, path: str) -> Any:
         """Return the fact at `path`, or None when it is unknown."""
