@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import IO, Any
 
@@ -51,19 +52,40 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("region_file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.argument("region_files", nargs=-1, required=True, type=click.Path(allow_dash=True))
 @click.option("-f", "--format", "fmt", type=FORMAT_CHOICE, default="md", show_default=True, help="Memo format.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write the memo to this file instead of stdout.")
 @click.option("--templates", type=click.Path(exists=True, file_okay=False), help="Folder of memo templates searched before the shipped ones.")
-def assess(region_file: str, fmt: str, output: str | None, templates: str | None) -> None:
+@click.option("--panel", is_flag=True, help="The files (or a folder of them) are several respondents' answers about one region: assess them combined.")
+@click.option("--show-respondents", is_flag=True, help="With --panel: name each answer's respondent label and file (by default only roles and counts).")
+def assess(region_files: tuple[str, ...], fmt: str, output: str | None, templates: str | None, panel: bool, show_respondents: bool) -> None:
     """Assess the region(s) in REGION_FILE (- for stdin) and print the advisory memo.
 
     A file with several YAML documents holds several regions: Markdown and text memos follow each
     other, JSON becomes a list; for HTML use `clusteradvisor batch`.
-    """
-    from .report import assess_file
 
-    text = assess_file(region_file, fmt, templates)
+    With --panel, the files (or the *.yaml files of a folder) are respondents' answers about one
+    region, e.g. an official's and two firms': `assess --panel official.yaml firm-1.yaml firm-2.yaml`.
+    They are combined as the knowledge map says (firms' view on how policy is experienced; facts
+    they disagree on become unknown) and the memo shows where officials and firms disagree.
+    """
+    from .report import assess_file, assess_panel
+
+    if panel:
+        if "-" in region_files:
+            raise click.UsageError("--panel reads files or folders, not stdin (-).")
+        text = assess_panel(region_files, fmt, templates, show_respondents)
+    else:
+        if show_respondents:
+            raise click.UsageError("--show-respondents only applies to a panel; add --panel.")
+        if len(region_files) > 1:
+            raise click.UsageError(
+                f"got {len(region_files)} files; assess reads one region file. For several respondents' files about one region, add --panel; "
+                "for many regions, use `clusteradvisor batch`."
+            )
+        if os.path.isdir(region_files[0]):
+            raise click.UsageError(f"{region_files[0]} is a folder; give a region file, or add --panel for a folder of one region's files.")
+        text = assess_file(region_files[0], fmt, templates)
     if output:
         from .output import write_atomic
 

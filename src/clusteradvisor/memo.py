@@ -87,16 +87,16 @@ def check_template(fmt: str, templates_dir: str | Path | None = None) -> None:
         _template(fmt, str(Path(templates_dir).resolve()) if templates_dir else None)
 
 
-def render(verdict: Verdict, fmt: str = "md", templates_dir: str | Path | None = None) -> str:
-    """Render a verdict as a memo in `fmt` (md, html, txt or json)."""
+def render(verdict: Verdict, fmt: str = "md", templates_dir: str | Path | None = None, *, show_respondents: bool = False) -> str:
+    """Render a verdict as a memo in `fmt` (md, html, txt or json); respondents' labels only with `show_respondents`."""
     if fmt not in FORMATS:
         raise TemplateError(f"format {fmt!r} is not one of {', '.join(FORMATS)}.")
     if fmt == "json":
-        return json.dumps(verdict.to_dict(), indent=2, ensure_ascii=False) + "\n"
+        return json.dumps(verdict.to_dict(show_respondents), indent=2, ensure_ascii=False) + "\n"
     folder = str(Path(templates_dir).resolve()) if templates_dir else None
     template = _template(fmt, folder)
     try:
-        return template.render(memo_context(verdict))
+        return template.render(memo_context(verdict, show_respondents=show_respondents))
     except TemplateError:
         raise
     except Exception as err:  # any failure inside a template is the template's fault, never a traceback

@@ -29,6 +29,16 @@ def assess_text(text: str, source: str, fmt: str = "md", templates: str | None =
     return separator.join(memos)
 
 
+def assess_panel(inputs: list[str] | tuple[str, ...], fmt: str = "md", templates: str | None = None, show_respondents: bool = False) -> str:
+    """Combine a panel's files (or the region files of a folder) into one region and render its memo."""
+    from .panel import combine, load_panel
+
+    verdict = default_advisor().assess(combine(load_panel(list(inputs))))
+    if fmt == "json":
+        return json.dumps(verdict.to_dict(show_respondents), indent=2, ensure_ascii=False) + "\n"
+    return render(verdict, fmt, templates, show_respondents=show_respondents)
+
+
 def assess_file(path: str, fmt: str = "md", templates: str | None = None) -> str:
     """Read a region file (or stdin for "-") and render its memo(s)."""
     if path == "-":
