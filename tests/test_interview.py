@@ -852,3 +852,74 @@ def test_enter_always_goes_on_and_every_screen_says_what_it_does() -> None:
     assert [h.endswith("Press Enter for the next page.") for h in reviews] == [True, True, True, True, False]
     assert reviews[-1].endswith("Press Enter to finish and get the memo.") and "back = previous page" in reviews[1]
     assert "Enter always goes on without changing anything" in script.text
+
+
+# ---------------------------------------------------------------- issue 10: a questionnaire per role
+
+
+def test_a_role_is_asked_only_its_questions_in_its_wording() -> None:
+    vocabulary = load_vocabulary()
+    script = Script({"name": "Higashi Osaka"})
+    answers = Interview(script.ask, script.say, role="firm").run()
+    assert answers["respondent.role"] == "firm"
+    assert "respondent.role" not in script.asked
+    for prompt in (p for p in script.prompts if p.kind == "question"):
+        f = vocabulary.fields[str(prompt.path)]
+        assert "firm" in f.asked, f.path
+        assert prompt.question == f.question_for("firm")
+    assert "policy.national_plans" not in script.asked  # a firm owner is not asked about plan documents
+    visits = next(p for p in script.prompts if p.path == "policy.officials_visit_firms")
+    assert visits.question == vocabulary.fields["policy.officials_visit_firms"].question_firm
+
+
+def test_without_a_role_the_role_comes_first_and_decides_the_rest() -> None:
+    script = Script({"respondent.role": "2", "name": "Higashi Osaka"})
+    answers = interview(script)
+    assert script.asked[0] == "respondent.role"
+    assert answers["respondent.role"] == "firm"
+    assert "policy.national_plans" not in script.asked and "country" not in script.asked
+
+
+def test_the_start_says_how_many_questions_and_how_long() -> None:
+    firm, anyone = Script({"name": "X"}), Script({"name": "X"})
+    Interview(firm.ask, firm.say, role="firm").intro(None, None)
+    Interview(anyone.ask, anyone.say).intro(None, None)
+    vocabulary = load_vocabulary()
+    for_firms = sum(1 for f in vocabulary.file_fields if "firm" in f.asked)
+    everyone = sum(1 for f in vocabulary.file_fields if f.asked)
+    assert f"firm owner or manager: up to {for_firms} questions" in firm.said[0] and "minutes" in firm.said[0]
+    assert f"up to {everyone} questions" in anyone.said[0] and f"at most {for_firms}" in anyone.said[0]
+    assert for_firms < everyone
+
+
+def test_end_to_end_a_firm_on_a_terminal_then_a_panel_of_the_saved_files(tmp_path: Path, cli: Callable[..., Result]) -> None:
+    firm_file = tmp_path / "firm.yaml"
+
+    def firm(fd: int, seen: bytearray) -> None:
+        text = _read_until(fd, b"> ", seen)
+        assert b"for a firm owner or manager: up to" in text
+        os.write(fd, b"Higashi Osaka\r")
+        while True:
+            text = _read_until(fd, b"> ", seen)
+            if b"Press Enter to finish" in text:
+                break
+            if b"come to see you at your firm" in text.replace(b"\r\n", b" "):
+                os.write(fd, b"no\r")  # the firm's wording of the visits question
+            else:
+                os.write(fd, b"\r")
+        os.write(fd, b"\r")
+
+    status, shown = _drive(["interview", "--role", "firm", "--save", str(firm_file), "-o", str(tmp_path / "memo.md")], firm)
+    assert status == 0, shown
+    assert "Traceback" not in shown
+    saved = yaml.safe_load(firm_file.read_text(encoding="utf-8"))
+    assert saved["respondent"]["role"] == "firm"
+    assert saved["policy"]["officials_visit_firms"] is False
+    official = tmp_path / "official.yaml"
+    official.write_text("schema_version: 2\nname: Higashi Osaka\nrespondent: {role: official}\npolicy: {officials_visit_firms: true}\n", encoding="utf-8")
+    result = cli("assess", "--panel", str(tmp_path / "firm.yaml"), str(official), "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["panel"]["respondents"] == {"official": 1, "firm": 1}
+    assert [g["field"] for g in data["perception_gaps"]] == ["policy.officials_visit_firms"]
+    assert data["recommendations"][0]["id"] == "listen-to-firms-first"

@@ -11,6 +11,7 @@ import click
 
 from . import __version__
 from .errors import ClusterAdvisorError
+from .vocabulary import ROLES
 
 FORMAT_CHOICE = click.Choice(["md", "html", "txt", "json"])
 
@@ -236,13 +237,16 @@ def _screen_lines() -> int:
 @click.option("--no-save", is_flag=True, help="Keep no answers file (they are lost if the questionnaire stops early).")
 @click.option("-f", "--format", "fmt", type=FORMAT_CHOICE, default="md", show_default=True, help="Memo format.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the memo to this file instead of stdout.")
-def interview(save: str | None, resume: str | None, force: bool, no_save: bool, fmt: str, output: str | None) -> None:
+@click.option("--role", type=click.Choice(list(ROLES)), help="Who answers: ask only this role's questions, in its wording (without it, the first question asks).")
+def interview(save: str | None, resume: str | None, force: bool, no_save: bool, fmt: str, output: str | None, role: str | None) -> None:
     """Answer questions about a region, then get the advisory memo.
 
     Questions and progress go to stderr, the memo to stdout (or to --output). At any question, ? says
     why it is asked and back returns to the previous one; every answer can be changed at the end.
     The answers are saved as you go to --save, to the --resume file, or else to a new
     clusteradvisor-answers.yaml (-2, -3, ...) in the current folder; `clusteradvisor assess` reads it.
+    With --role firm (or official, support, researcher) only that role's questions are asked, in its
+    wording; the saved file records the role, so that `assess --panel` can combine several files.
     """
     from .interview import run_interview
 
@@ -266,6 +270,7 @@ def interview(save: str | None, resume: str | None, force: bool, no_save: bool, 
         no_save=no_save,
         autosave_folder=".",
         screen_lines=_screen_lines(),
+        role=role,
     )
     if not output:
         click.echo(memo, nl=False)
