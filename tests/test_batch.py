@@ -147,13 +147,14 @@ def test_the_same_message_as_assess(cli: Callable[..., Result], tmp_path: Path) 
 def test_a_clean_run_exits_0(cli: Callable[..., Result], tmp_path: Path) -> None:
     result = cli("batch", str(EXAMPLES), "--out", str(tmp_path / "out"))
     assert result.exit_code == 0, result.stderr
-    assert "7 regions from 7 files: 7 assessed, 0 failed" in result.stderr  # examples/v1/ holds the seventh
-    assert len(rows(tmp_path / "out")) == 7
+    # examples/v1/ holds a seventh file; examples/panels/higashi-osaka/ three respondents' files, one panel
+    assert "8 regions from 10 files: 8 assessed, 0 failed" in result.stderr
+    assert len(rows(tmp_path / "out")) == 8
 
 
 def test_summary_csv_has_one_row_per_region_with_counts_statuses_and_patterns(tmp_path: Path) -> None:
     result, _ = run([EXAMPLES], tmp_path)
-    assert (result.assessed, result.failed, result.files) == (7, 0, 7)
+    assert (result.assessed, result.failed, result.files) == (8, 0, 10)
     with open(tmp_path / "summary.csv", encoding="utf-8", newline="") as handle:
         header = tuple(next(csv.reader(handle)))
     assert header == CSV_COLUMNS
@@ -175,7 +176,7 @@ def test_summary_csv_has_one_row_per_region_with_counts_statuses_and_patterns(tm
 def test_summary_md_orders_shared_recommendations_as_a_plan_and_links_the_memos(tmp_path: Path) -> None:
     run([EXAMPLES], tmp_path)
     summary = (tmp_path / "summary.md").read_text(encoding="utf-8")
-    assert summary.startswith("# Batch assessment summary\n\n7 regions from 7 files: 7 assessed, 0 failed.")
+    assert summary.startswith("# Batch assessment summary\n\n8 regions from 10 files: 8 assessed, 0 failed.")
     shared = summary.split("## Shared recommendations")[1].split("## Regions")[0]
     table = [line for line in shared.splitlines() if line.startswith("| ") and "`" in line]
     kinds = [line.split(" | ")[1] for line in table]
@@ -269,7 +270,7 @@ def test_jobs_1_and_2_write_byte_identical_trees(tmp_path: Path, mixed: Path, fm
     inputs: list[str | Path] = [mixed, EXAMPLES, many]
     one, _ = run(inputs, tmp_path / "one", fmt, jobs=1)
     two, _ = run(inputs, tmp_path / "two", fmt, jobs=2)
-    assert (one.assessed, one.failed) == (two.assessed, two.failed) == (91, 4)
+    assert (one.assessed, one.failed) == (two.assessed, two.failed) == (92, 4)
     assert tree(tmp_path / "one") == tree(tmp_path / "two")
 
 
@@ -788,6 +789,57 @@ def test_shown_and_md_spell_out_what_would_act_on_a_terminal_or_a_table() -> Non
 def test_batch_writes_word_memos_byte_identical_across_jobs(tmp_path: Path) -> None:
     one, _ = run([EXAMPLES], tmp_path / "one", "docx", jobs=1)
     two, _ = run([EXAMPLES], tmp_path / "two", "docx", jobs=2)
-    assert (one.assessed, one.failed) == (two.assessed, two.failed) == (7, 0)
+    assert (one.assessed, one.failed) == (two.assessed, two.failed) == (8, 0)
     assert (tmp_path / "one" / "ota-ward.docx").read_bytes()[:2] == b"PK"
     assert tree(tmp_path / "one") == tree(tmp_path / "two")
+
+
+PANEL_FOLDER = EXAMPLES / "panels" / "higashi-osaka"
+
+
+def test_a_folder_of_respondents_files_is_assessed_as_one_panel(tmp_path: Path) -> None:
+    result, _ = run([PANEL_FOLDER, EXAMPLES / "ota-ward.yaml"], tmp_path / "out")
+    assert (result.assessed, result.failed, result.files) == (2, 0, 4)
+    panel = next(r for r in rows(tmp_path / "out") if r["name"] == "Higashi Osaka")
+    assert panel["file"].endswith("panels/higashi-osaka") and panel["first action"] == "listen-to-firms-first"
+    assert panel["respondents by role"] == "official 1, firm 2"
+    assert panel["perception gap (% of comparable points)"] != ""
+    memo = (tmp_path / "out" / panel["memo"]).read_text(encoding="utf-8")
+    assert "## Where officials and firms see it differently" in memo
+    single = next(r for r in rows(tmp_path / "out") if r["name"] == "Ota ward")
+    assert single["respondents by role"] == "" and single["perception gap (% of comparable points)"] == ""
+
+
+def test_panels_group_deterministically_and_identically_across_jobs(tmp_path: Path) -> None:
+    for n in range(3):
+        target = tmp_path / "in" / f"town-{n}"
+        for path in PANEL_FOLDER.glob("*.yaml"):
+            write(target / path.name, path.read_text(encoding="utf-8").replace("name: Higashi Osaka", f"name: Town {n}"))
+    one, _ = run([tmp_path / "in"], tmp_path / "one", jobs=1)
+    two, _ = run([tmp_path / "in"], tmp_path / "two", jobs=2)
+    assert (one.assessed, one.failed, one.files) == (two.assessed, two.failed, two.files) == (3, 0, 9)
+    assert tree(tmp_path / "one") == tree(tmp_path / "two")
+
+
+def test_a_name_mismatch_in_a_panel_folder_is_reported_not_merged(cli: Callable[..., Result], tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    for path in PANEL_FOLDER.glob("*.yaml"):
+        write(folder / path.name, path.read_text(encoding="utf-8"))
+    stray = (PANEL_FOLDER / "firm-2.yaml").read_text(encoding="utf-8").replace("name: Higashi Osaka", "name: Higashi Osaka city")
+    write(folder / "firm-3.yaml", stray)
+    result = cli("batch", str(folder), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.stderr
+    assert "respondents' files name 2 different regions (Higashi Osaka: 3 files; Higashi Osaka city: 1 file)" in result.stderr
+    names = sorted(r["name"] for r in rows(tmp_path / "out"))
+    assert names == ["Higashi Osaka", "Higashi Osaka city"]
+
+
+def test_panel_by_name_gathers_respondents_across_folders(tmp_path: Path) -> None:
+    for index, path in enumerate(sorted(PANEL_FOLDER.glob("*.yaml"))):
+        write(tmp_path / "in" / f"desk-{index}" / path.name, path.read_text(encoding="utf-8"))
+    by_folder, _ = run([tmp_path / "in"], tmp_path / "a")
+    assert by_folder.assessed == 3  # one respondent per folder: three single assessments
+    from clusteradvisor.batch import run_batch
+
+    by_name = run_batch([str(tmp_path / "in")], tmp_path / "b", panel_by="name")
+    assert (by_name.assessed, by_name.files) == (1, 3)

@@ -130,3 +130,11 @@ def test_console_script_runs_without_traceback_on_bad_input(tmp_path: Path) -> N
     assert result.returncode == 1
     assert result.stderr.startswith(f"Error: {bad}:3: network.form[0]:")
     assert "Traceback" not in result.stderr
+
+
+def test_the_command_lines_roles_are_the_vocabularys() -> None:
+    from clusteradvisor.cli import ROLES
+    from clusteradvisor.vocabulary import ROLES as VOCABULARY_ROLES
+    from clusteradvisor.vocabulary import load_vocabulary
+
+    assert ROLES == VOCABULARY_ROLES == tuple(r.value for r in load_vocabulary().roles)

@@ -18,6 +18,7 @@ from click.testing import Result
 from clusteradvisor.advisor import Advisor
 from clusteradvisor.errors import TemplateError
 from clusteradvisor.memo import render
+from clusteradvisor.panel import combine, load_panel
 from clusteradvisor.region import load_regions, read_text
 from clusteradvisor.verdict import Verdict
 
@@ -257,3 +258,8 @@ def test_printed_brief_fits_one_a4_page_for_every_example(advisor: Advisor, tmp_
         page = tmp_path / f"{path.stem}.html"
         page.write_text(brief_only, encoding="utf-8")
         assert _pdf_pages(browser, page, tmp_path / f"{path.stem}.pdf") == 1, path.stem
+    # A panel's brief leads with the perception gap: it must still fit.
+    memo = render(advisor.assess(combine(load_panel([str(EXAMPLES / "panels" / "higashi-osaka")]))), "html")
+    page = tmp_path / "panel.html"
+    page.write_text(memo.replace("</style>", "main > :not(.brief), footer { display: none; }\n</style>"), encoding="utf-8")
+    assert _pdf_pages(browser, page, tmp_path / "panel.pdf") == 1, "panel"

@@ -313,6 +313,16 @@ def test_the_documented_context_is_the_real_one(verdicts: list[Verdict]) -> None
     assert _keys([r for c in contexts for r in c["in_place"]]) == _documented("in_place")
 
 
+def test_the_documented_panel_keys_are_the_real_ones(advisor: Advisor) -> None:
+    from clusteradvisor.panel import combine, load_panel
+
+    context = memo_context(advisor.assess(combine(load_panel([str(EXAMPLES / "panels" / "higashi-osaka")]))))
+    panel = context["panel"]
+    assert set(panel) == _documented("panel")
+    assert _keys(panel["counts"]) == _documented("role count")
+    assert panel["gaps"] and _keys(panel["gaps"]) == _documented("perception gap")
+
+
 def test_the_documented_migration_keys_are_the_real_ones(advisor: Advisor) -> None:
     (region,) = load_regions((EXAMPLES / "v1" / "kiryu-style-textile.yaml").read_text(encoding="utf-8"), "old.yaml")
     context = memo_context(advisor.assess(region))

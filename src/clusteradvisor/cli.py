@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 try:  # Ctrl-C while the command line loads gets the same message and status as later on
@@ -25,6 +26,9 @@ if TYPE_CHECKING:  # the batch package loads the engine: imported only when `bat
 
 FORMAT_CHOICE = click.Choice(["md", "html", "txt", "json"])
 ASSESS_FORMAT_CHOICE = click.Choice(["md", "html", "txt", "json", "docx"])
+# vocabulary.ROLES, written out: importing the vocabulary here would load YAML for every --help
+# (tests/test_cli.py checks that the two agree).
+ROLES = ("official", "firm", "support", "researcher")
 
 
 class UserError(click.ClickException):
@@ -104,33 +108,56 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("region_file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.argument("region_files", nargs=-1, required=True, type=click.Path(allow_dash=True))
 @click.option("-f", "--format", "fmt", type=ASSESS_FORMAT_CHOICE, default="md", show_default=True, help="Memo format (docx needs -o).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write the memo to this file instead of stdout.")
 @click.option("--templates", type=click.Path(exists=True, file_okay=False), help="Folder of memo templates searched before the shipped ones (md, html, txt).")
 @click.option("--brief", is_flag=True, help="Only the brief: the first page of the memo (md, html, txt).")
-def assess(region_file: str, fmt: str, output: str | None, templates: str | None, brief: bool) -> None:
+@click.option("--panel", is_flag=True, help="The files (or a folder of them) are several respondents' answers about one region: assess them combined.")
+@click.option("--show-respondents", is_flag=True, help="With --panel: name each answer's respondent label and file (by default only roles and counts).")
+def assess(region_files: tuple[str, ...], fmt: str, output: str | None, templates: str | None, brief: bool, panel: bool, show_respondents: bool) -> None:
     """Assess the region(s) in REGION_FILE (- for stdin) and print the advisory memo.
 
     A file with several YAML documents holds several regions: Markdown and text memos follow each
     other, JSON becomes a list; for HTML and DOCX use `clusteradvisor batch`. A DOCX memo (for Word
     or LibreOffice) is a binary file, so it is only written to the file given with -o.
+
+    With --panel, the files (or the *.yaml files of a folder) are respondents' answers about one
+    region, e.g. an official's and two firms': `assess --panel official.yaml firm-1.yaml firm-2.yaml`.
+    They are combined (firms' view on how policy is experienced; facts they disagree on become
+    unknown) and the memo shows where officials and firms see the region differently.
     """
     from .region import read_stream, read_text
-    from .report import assess_docx_text, assess_text
+    from .report import assess_docx_text, assess_panel, assess_text
 
     if brief and fmt in ("json", "docx"):
         raise click.UsageError("--brief gives the first page of a memo in md, html or txt.")
     if fmt == "docx" and not output:
         raise click.UsageError("a DOCX memo is a binary file and is not printed; add -o FILE.docx to write it.")
-    if region_file == "-":
-        stream = getattr(sys.stdin, "buffer", None)
-        if stream is None:
-            raise click.UsageError("stdin is closed; give a region file or pipe one in.")
-        text, source = read_stream(stream, "<stdin>"), "<stdin>"
+    content: str | bytes
+    if panel:
+        if "-" in region_files:
+            raise click.UsageError("--panel reads files or folders, not stdin (-).")
+        content = assess_panel(region_files, fmt, templates, brief=brief, show_respondents=show_respondents)
     else:
-        text, source = read_text(region_file), region_file
-    content = assess_docx_text(text, source) if fmt == "docx" else assess_text(text, source, fmt, templates, brief=brief)
+        if show_respondents:
+            raise click.UsageError("--show-respondents only applies to a panel; add --panel.")
+        if len(region_files) > 1:
+            raise click.UsageError(
+                f"got {len(region_files)} files; assess reads one region file. For several respondents' files about one region, add --panel; "
+                "for many regions, use `clusteradvisor batch`."
+            )
+        region_file = region_files[0]
+        if os.path.isdir(region_file):
+            raise click.UsageError(f"{region_file} is a folder; give a region file, or add --panel for a folder of one region's files.")
+        if region_file == "-":
+            stream = getattr(sys.stdin, "buffer", None)
+            if stream is None:
+                raise click.UsageError("stdin is closed; give a region file or pipe one in.")
+            text, source = read_stream(stream, "<stdin>"), "<stdin>"
+        else:
+            text, source = read_text(region_file), region_file
+        content = assess_docx_text(text, source) if fmt == "docx" else assess_text(text, source, fmt, templates, brief=brief)
     if output:
         from .output import write_atomic
 
@@ -281,13 +308,16 @@ def _screen_lines() -> int:
 @click.option("--no-save", is_flag=True, help="Keep no answers file (they are lost if the questionnaire stops early).")
 @click.option("-f", "--format", "fmt", type=FORMAT_CHOICE, default="md", show_default=True, help="Memo format.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the memo to this file instead of stdout.")
-def interview(save: str | None, resume: str | None, force: bool, no_save: bool, fmt: str, output: str | None) -> None:
+@click.option("--role", type=click.Choice(list(ROLES)), help="Who answers: ask only this role's questions, in its wording (without it, the first question asks).")
+def interview(save: str | None, resume: str | None, force: bool, no_save: bool, fmt: str, output: str | None, role: str | None) -> None:
     """Answer questions about a region, then get the advisory memo.
 
     Questions and progress go to stderr, the memo to stdout (or to --output). At any question, ? says
     why it is asked and back returns to the previous one; every answer can be changed at the end.
     The answers are saved as you go to --save, to the --resume file, or else to a new
     clusteradvisor-answers.yaml (-2, -3, ...) in the current folder; `clusteradvisor assess` reads it.
+    With --role firm (or official, support, researcher) only that role's questions are asked, in its
+    wording; the saved file records the role, so that `assess --panel` can combine several files.
     """
     from .interview import run_interview
 
@@ -311,6 +341,7 @@ def interview(save: str | None, resume: str | None, force: bool, no_save: bool, 
         no_save=no_save,
         autosave_folder=".",
         screen_lines=_screen_lines(),
+        role=role,
     )
     if not output:
         click.echo(memo, nl=False)
@@ -402,7 +433,14 @@ class BatchScreen:
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
 @click.option("--templates", type=click.Path(exists=True, file_okay=False), help="Folder of memo templates searched before the shipped ones.")
 @click.option("--clean", is_flag=True, help="Also remove memos and summaries an earlier run wrote into --out that this run did not (only files in its manifest).")
-def batch(inputs: tuple[str, ...], out: str, fmt: str, jobs: int, templates: str | None, clean: bool) -> None:
+@click.option(
+    "--panel-by",
+    type=click.Choice(["folder", "name"]),
+    default="folder",
+    show_default=True,
+    help="Respondents' files (with `respondent:`) sharing a name form one panel: within a folder, or across all inputs.",
+)
+def batch(inputs: tuple[str, ...], out: str, fmt: str, jobs: int, templates: str | None, clean: bool, panel_by: str) -> None:
     """Assess every region in INPUTS (files, or folders searched for *.yaml and *.yml).
 
     Writes one memo per region into --out, named after the region, and summary.csv and summary.md
@@ -414,7 +452,7 @@ def batch(inputs: tuple[str, ...], out: str, fmt: str, jobs: int, templates: str
     from .batch import run_batch
 
     screen = BatchScreen(sys.stderr)
-    result = run_batch(inputs, out, fmt, jobs, templates, clean=clean, on_event=screen)
+    result = run_batch(inputs, out, fmt, jobs, templates, clean=clean, panel_by=panel_by, on_event=screen)
     screen.finish(result)
     if result.interrupted:
         raise Stopped

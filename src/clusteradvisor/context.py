@@ -8,11 +8,12 @@ template escapes it for its format.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from . import __version__
 from .knowledge import DIMENSIONS, KnowledgeBase, evaluate_with
+from .panel import Answer
 from .verdict import Gap, Reason, Recommendation, Verdict
 
 # Shared phrases: every format takes its wording for these from here.
@@ -109,6 +110,7 @@ def _gap_item(kb: KnowledgeBase, gap: Gap, effects: list[str] | None = None) -> 
         "ask": ", ".join(asked) if asked else "the file's author",
         "decides": [_lower_first(t) for t in gap.titles],
         "reason": gap.reason,
+        "reason_label": GAP_REASONS.get(gap.reason, gap.reason),
         "effects": effects or [],
     }
 
@@ -161,7 +163,102 @@ def scorecard_chart(scores: list[dict[str, Any]]) -> dict[str, Any]:
     return {"width": CHART_WIDTH, "height": len(scores) * CHART_ROW + 4, "label_width": CHART_LABEL, "bar": CHART_BAR, "rows": rows}
 
 
-def memo_context(verdict: Verdict) -> dict[str, Any]:
+ROLE_SINGULARS = {"official": "official", "firm": "firm", "support": "support staff member", "researcher": "researcher", "unknown": "respondent of unknown role"}
+ROLE_PLURALS_ALL = ROLE_PLURALS | {"unknown": "respondents of unknown role"}
+GAP_REASONS = {
+    "unknown": "not known",
+    "respondents_disagree": "respondents disagree",
+    "firms_split": "firms are divided",
+    "respondents_split": "respondents are divided",
+}
+FIRMS_VIEW_WHY = "what firms experience counts on how policy is experienced, as in the study's own interviews"
+NO_FIRM_WHY = "no firm answered, so the most frequent answer of the other respondents"
+
+
+def _people(role: str, count: int) -> str:
+    return f"{count} {ROLE_SINGULARS[role] if count == 1 else ROLE_PLURALS_ALL[role]}"
+
+
+def respondents_text(counts: Mapping[str, int]) -> str:
+    """Who answered, in words: `1 official and 2 firms`."""
+    parts = [_people(role, n) for role, n in counts.items()]
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def tally_text(kb: KnowledgeBase, path: str, answers: Sequence[Answer], show_respondents: bool = False) -> str:
+    """Who answered what, by role and count (and by respondent label only when asked): `1 official: yes; 2 firms: no`."""
+    field = kb.vocabulary.fields[path]
+    groups: dict[tuple[str, str], list[Answer]] = {}
+    for a in answers:
+        groups.setdefault((a.role, field.describe(a.value)), []).append(a)
+    parts = []
+    for (role, shown), members in groups.items():
+        text = f"{_people(role, len(members))}: {shown}"
+        if show_respondents:
+            text += " (" + ", ".join(a.label or a.source for a in members) + ")"
+        parts.append(text)
+    return "; ".join(parts)
+
+
+def panel_context(verdict: Verdict, show_respondents: bool = False) -> dict[str, Any] | None:
+    """The panel section: perception gaps, who said what, what the rules took, and the advice that follows."""
+    panel = verdict.region.panel
+    if panel is None:
+        return None
+    kb = verdict.kb
+    fields = kb.vocabulary.fields
+    facts = verdict.region.facts
+    steps = [(r.step, r.rule) for r in verdict.recommendations]
+    gaps = []
+    for gap in panel.perception_gaps:
+        f = fields[gap.field]
+        firm_answered = any(a.role == "firm" for a in gap.answers)
+        sides = {gap.field, f"panel.official.{gap.field}", f"panel.firm.{gap.field}"}
+        advice = [{"step": step, "title": rule.title} for step, rule in steps if sides & kb.reads[rule.id]]
+        gaps.append(
+            {
+                "label": f.label,
+                "official": f.describe(gap.official),
+                "firm": f.describe(gap.firm),
+                "answers": tally_text(kb, gap.field, gap.answers, show_respondents),
+                "taken": f.describe(facts[gap.field]) if gap.field in facts else "unknown",
+                "why": FIRMS_VIEW_WHY if firm_answered else NO_FIRM_WHY,
+                "advice": advice,
+                "advice_text": "; ".join(f"step {a['step']}, {a['title']}" for a in advice),
+            }
+        )
+    disputed = len(panel.perception_gaps)
+    n = panel.comparable_fields
+    if n:
+        measure = f"Officials and firms disagree on {disputed} of {n} comparable point{'' if n == 1 else 's'}"
+        measure += f" ({panel.gap_share_pct}%)." if disputed else "."
+    elif "official" in panel.roles and "firm" in panel.roles:
+        measure = "No point could be compared: officials and firms did not both give a clear answer to any question on how policy is experienced."
+    else:
+        measure = "No gap can be measured: the panel needs at least one official and one firm."
+    lead = any(r.id == "listen-to-firms-first" for r in verdict.remedies)
+    # The contact points on which officials overrating their reach makes the gap critical (map 10.6).
+    contact = kb.reads.get("officials-overrate-reach", frozenset())
+    return {
+        "respondents": respondents_text(panel.counts),
+        "counts": [{"role": role, "label": ROLE_PLURALS_ALL[role], "count": count} for role, count in panel.counts.items()],
+        "comparable": n,
+        "disputed": disputed,
+        "gap_share_pct": panel.gap_share_pct,
+        "measure": measure,
+        "gaps": gaps,
+        "lead": lead,
+        "lead_points": [fields[g.field].label for g in panel.perception_gaps if f"panel.official.{g.field}" in contact],
+        "disagreements": [{"label": fields[d.field].label, "answers": tally_text(kb, d.field, d.answers, show_respondents)} for d in panel.fact_disagreements],
+        "splits": [
+            {"label": fields[s.field].label, "answers": tally_text(kb, s.field, s.answers, show_respondents), "reason": GAP_REASONS[s.reason]}
+            for s in panel.splits
+        ],
+        "files": list(panel.sources) if show_respondents else [],
+    }
+
+
+def memo_context(verdict: Verdict, show_respondents: bool = False) -> dict[str, Any]:
     """The content every memo format shares (templates only lay it out)."""
     kb = verdict.kb
     region = verdict.region
@@ -224,6 +321,7 @@ def memo_context(verdict: Verdict) -> dict[str, Any]:
         "in_place": [{"title": r.title, "dimension_name": DIMENSIONS[str(r.dimension)]} for r in verdict.in_place],
         "unused_industries": list(verdict.unused_industries),
         "brief_only": False,
+        "panel": panel_context(verdict, show_respondents),
         "stage_labels": STAGE_LABELS,
         "evidence_labels": EVIDENCE_LABELS,
     }

@@ -36,6 +36,8 @@ DONE_WORDS = frozenset({"done", "ok", "finish", "yes", "y"})
 DEFAULT_ANSWERS = "clusteradvisor-answers.yaml"
 ECHO_LIMIT = 60
 SCREEN_LINES = 24
+ROLE = "respondent.role"
+SECONDS_PER_QUESTION = 20  # our estimate for the start-up message; skipped questions make it shorter
 # Lines of a review screen that are not the listing: blank, header, blank, question, two of hint, input.
 _REVIEW_CHROME = 8
 HEADER = (
@@ -362,14 +364,36 @@ class Interview:
     answers: dict[str, Any] = field(default_factory=dict)
     on_change: Callable[[Mapping[str, Any]], None] | None = None
     screen_lines: int = SCREEN_LINES
+    role: str | None = None  # asks only this role's questions, in its wording; None asks the role first
     _announced: str | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.vocabulary = self.kb.vocabulary
-        self.order = [f.path for f in self.vocabulary.file_fields if f.asked]
-        self.index = {p: i for i, p in enumerate(self.order)}
+        paths = [f.path for f in self.vocabulary.file_fields if f.asked]
+        if ROLE in paths:  # the answer decides which questions follow and how they are worded
+            paths.remove(ROLE)
+            paths.insert(0, ROLE)
+        self.all_order = paths
+        self.index = {p: i for i, p in enumerate(self.all_order)}
+        if self.role is not None:
+            self.answers[ROLE] = self.role
         self.titles = {s.id: s.title for s in self.vocabulary.sections}
         self.section_ids = [s.id for s in self.vocabulary.sections]
+
+    @property
+    def current_role(self) -> str | None:
+        """The respondent's role as answered so far (None while unknown)."""
+        value = self.answers.get(ROLE)
+        return None if value is None or _is_unknown(value) else str(value)
+
+    @property
+    def order(self) -> list[str]:
+        """The questions for the current role (all of them while the role is unknown), in asking order."""
+        return self.order_for(self.current_role)
+
+    def order_for(self, role: str | None) -> list[str]:
+        """The questions the vocabulary puts to `role` (all of them for None), in asking order."""
+        return [p for p in self.all_order if role is None or role in self.vocabulary.fields[p].asked]
 
     # -- skip logic
 
@@ -412,7 +436,17 @@ class Interview:
             left = f"up to {len(missing)} question{'' if len(missing) == 1 else 's'} left" if missing else "no question left"
             self.say(f"Continuing {name} from {resumed_from}: {len(self.answers)} answers given, {left}, then the review.")
         else:
-            self.say(f"ClusterAdvisor questionnaire: up to {len(self.order)} questions in {sections} parts.")
+            role = self.current_role
+            count = len(self.order)
+            if role is not None:
+                who = self.vocabulary.fields[ROLE].describe(role)
+                self.say(f"ClusterAdvisor questionnaire for a {who}: up to {count} questions in {sections} parts, {_minutes(count)}.")
+            else:
+                firm = len(self.order_for("firm"))
+                self.say(
+                    f"ClusterAdvisor questionnaire: up to {count} questions in {sections} parts, {_minutes(count)}. "
+                    f"The first asks who you are: a firm owner or manager gets at most {firm}, {_minutes(firm)}."
+                )
             self.say("Questions that cannot change the advice, given your earlier answers, are skipped.")
         self.say(
             "Enter always goes on without changing anything: at a question it means you do not know\n"
@@ -477,7 +511,7 @@ class Interview:
             kind="question",
             section=self.titles[f.section],
             progress=progress,
-            question=f.question,
+            question=f.question_for(self.current_role),
             hint=_hint(f, current is not None),
             path=path,
             options=tuple(Option(i, c.label, c.description) for i, c in enumerate(f.choices, start=1)),
@@ -671,6 +705,12 @@ def _is_unknown(value: Any) -> bool:
     return isinstance(value, str) and value == UNKNOWN
 
 
+def _minutes(questions: int) -> str:
+    """About how long `questions` take, at the 20 seconds or so a considered answer needs."""
+    minutes = max(1, -(-questions * SECONDS_PER_QUESTION // 60))
+    return f"about {minutes} minute{'' if minutes == 1 else 's'} at most"
+
+
 # ---------------------------------------------------------------- the whole run
 
 
@@ -771,8 +811,12 @@ def run_interview(
     no_save: bool = False,
     autosave_folder: str | None = None,
     screen_lines: int = SCREEN_LINES,
+    role: str | None = None,
 ) -> str:
     """Run the questionnaire and return the memo (also written to `output` when given).
+
+    With `role`, only the questions the vocabulary puts to that role are asked, in its wording, and
+    the file records `respondent.role`; without it, the role is the first question.
 
     Answers go to `save` (or back to `resume`) after every answer, atomically; on Ctrl-C or end of
     input the answers so far are kept there and InterviewAborted says where. An existing `save` file
@@ -818,7 +862,9 @@ def run_interview(
         if target == resume and _has_own_comments(read_text(resume)):
             say(f"Note: the comments in {resume} will not be kept when answers are saved; add --save NEW.yaml to keep it.")
     saver = _Saver(target, kb.vocabulary, say, claim) if target else None
-    interview = Interview(ask, say, kb=kb, answers=answers, on_change=saver, screen_lines=screen_lines)
+    if role is not None and answers.get(ROLE) not in (None, UNKNOWN, role):
+        say(f"Note: {resume} was answered as {answers[ROLE]}; --role {role} replaces that.")
+    interview = Interview(ask, say, kb=kb, answers=answers, on_change=saver, screen_lines=screen_lines, role=role)
     try:
         interview.intro(target, resume, save_note)
         final = interview.run()

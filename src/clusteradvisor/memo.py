@@ -419,18 +419,23 @@ def _render_bounded(template: jinja2.Template, context: dict[str, Any]) -> str:
         _BUDGET.reset(token)
 
 
-def render(verdict: Verdict, fmt: str = "md", templates_dir: str | Path | None = None, *, brief: bool = False) -> str:
-    """Render a verdict as a memo in `fmt` (md, html, txt or json); `brief`: the first page alone."""
+def render(
+    verdict: Verdict, fmt: str = "md", templates_dir: str | Path | None = None, *, brief: bool = False, show_respondents: bool = False
+) -> str:
+    """Render a verdict as a memo in `fmt` (md, html, txt or json); `brief`: the first page alone.
+
+    Panel findings name respondents' roles only; their labels and files only with `show_respondents`.
+    """
     if fmt not in FORMATS or fmt in BINARY_FORMATS:
         shown = ", ".join(f for f in FORMATS if f not in BINARY_FORMATS)
         raise TemplateError(f"format {fmt!r} is not one of {shown}" + (" (a Word memo is a binary file: render_docx gives its bytes)." if fmt in BINARY_FORMATS else "."))
     if fmt == "json":
         if brief:
             raise TemplateError("--brief gives the first page of a memo (md, html or txt); the JSON verdict is whole.")
-        return json.dumps(verdict.to_dict(), indent=2, ensure_ascii=False) + "\n"
+        return json.dumps(verdict.to_dict(show_respondents), indent=2, ensure_ascii=False) + "\n"
     folder = _folder(templates_dir)
     template = _load(fmt, folder)
-    context = memo_context(verdict) | {"brief_only": brief}
+    context = memo_context(verdict, show_respondents=show_respondents) | {"brief_only": brief}
     try:
         if folder is None:
             return template.render(context)

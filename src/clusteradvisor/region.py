@@ -9,7 +9,7 @@ import re
 import stat
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import yaml
 
@@ -18,6 +18,9 @@ from .migrate import Migration, migrate_facts, rewrite_v1_text
 from .safetext import FORBIDDEN_IN_TEXT, display_path, escape
 from .vocabulary import PANEL, UNKNOWN, Field, Vocabulary, canonical_industries, load_vocabulary, load_vocabulary_v1
 from .yamlio import StreamError, load_documents
+
+if TYPE_CHECKING:
+    from .panel import PanelFindings
 
 MAX_TEXT = 200
 MAX_FILE_BYTES = 5_000_000
@@ -37,6 +40,7 @@ class Region:
     source: str = "<memory>"
     document: int = 1
     migration: Migration | None = None  # set when the file was written for format version 1
+    panel: PanelFindings | None = None  # set on a panel's combined region (panel.combine)
 
     def get(self, path: str) -> Any:
         """Return the fact at `path`, or None when it is unknown."""

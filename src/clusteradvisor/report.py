@@ -57,3 +57,17 @@ def assess_file(path: str, fmt: str = "md", templates: str | None = None, *, bri
 def assess_docx_file(path: str) -> bytes:
     """Read a region file holding one region and return its Word memo."""
     return assess_docx_text(read_text(path), path)
+
+
+def assess_panel(
+    inputs: list[str] | tuple[str, ...], fmt: str = "md", templates: str | None = None, *, brief: bool = False, show_respondents: bool = False
+) -> str | bytes:
+    """Combine a panel's files (or the region files of a folder) into one region and render its memo."""
+    from .panel import combine, load_panel
+
+    verdict = default_advisor().assess(combine(load_panel(list(inputs))))
+    if fmt == "docx":
+        return render_docx(verdict)
+    return render(verdict, fmt, templates, brief=brief, show_respondents=show_respondents)
+
+

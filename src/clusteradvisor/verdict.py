@@ -8,7 +8,7 @@ applicable remedies only, and information gaps.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .engine import Firing, Inference
@@ -254,12 +254,19 @@ class Verdict:
         row["patterns"] = " ".join(p.id for p in self.patterns)
         row["recommendations"] = " ".join(r.id for r in self.recommendations)
         row["migrated"] = self.region.migration is not None
+        findings = self.region.panel
+        row["respondents"] = ", ".join(f"{role} {count}" for role, count in findings.counts.items()) if findings else None
+        row["perception_gap_pct"] = findings.gap_share_pct if findings else None
         return row
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return the whole verdict as JSON-ready data (stable key order; the output contract in the README)."""
+    def to_dict(self, show_respondents: bool = False) -> dict[str, Any]:
+        """Return the whole verdict as JSON-ready data (stable key order; the output contract in the README).
+
+        A panel adds `panel`, `perception_gaps`, `fact_disagreements` and `splits`; answers carry
+        roles only, and respondents' labels and files only with `show_respondents`.
+        """
         region = self.region
-        return {
+        data: dict[str, Any] = {
             "region": {
                 "name": region.name,
                 "source": region.source,
@@ -281,6 +288,13 @@ class Verdict:
             "scores": {s.dimension: s.to_dict() for s in self.scores},
             "unused_industries": list(self.unused_industries),
         }
+        panel = region.panel
+        if panel is not None:
+            data["panel"] = panel.summary()
+            data["perception_gaps"] = [g.to_dict(show_respondents) for g in panel.perception_gaps]
+            data["fact_disagreements"] = [d.to_dict(show_respondents) for d in panel.fact_disagreements]
+            data["splits"] = [s.to_dict(show_respondents) for s in panel.splits]
+        return data
 
 
 # ---------------------------------------------------------------- reasons
@@ -385,7 +399,7 @@ def build_verdict(kb: KnowledgeBase, region: Region, inference: Inference, statu
         superseded=superseded,
         conflicts=tuple(conflicts),
         in_place=in_place,
-        gaps=find_gaps(kb, facts, status),
+        gaps=_with_panel_gaps(kb, region, find_gaps(kb, facts, status)),
         scores=scores,
         unused_industries=tuple(w for w in facts.get("industries", ()) if w not in used),
         trace=inference.trace,
@@ -464,6 +478,25 @@ def _gap_tables(kb: KnowledgeBase) -> tuple[dict[str, int], dict[str, int], dict
         )
         kb.__dict__["_gap_tables"] = tables
     return tables
+
+
+def _with_panel_gaps(kb: KnowledgeBase, region: Region, gaps: tuple[Gap, ...]) -> tuple[Gap, ...]:
+    """Give the fields a panel left unknown their reason, and list each of them (map section 12, Panels).
+
+    A fact the respondents disagree on, or a perception field whose deciding answers tie, is a gap
+    even when no undecided rule reads it: the respondents should settle it. Those already ranked
+    keep their place; the others follow in vocabulary order.
+    """
+    if region.panel is None:
+        return gaps
+    reasons = region.panel.unknown_reasons()
+    ranked = [replace(g, reason=reasons.get(g.field, g.reason)) for g in gaps]
+    listed = {g.field for g in gaps}
+    for path in kb.vocabulary.fields:
+        if path in reasons and path not in listed:
+            f = kb.vocabulary.fields[path]
+            ranked.append(Gap(path, f.label, f.question, f.asked, (), (), reasons[path]))
+    return tuple(ranked)
 
 
 def _gap_weight(rule: Rule) -> int:

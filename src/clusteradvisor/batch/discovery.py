@@ -32,10 +32,12 @@ def escape_char(match: re.Match[str]) -> str:
 
 @dataclass(frozen=True)
 class Found:
-    """One input: a region file to read, or an input that failed before any reading (`problem`)."""
+    """One input: a region file to read, a panel of respondents' files (`panel`), or an input that
+    failed before any reading (`problem`)."""
 
     path: str
     problem: str = ""
+    panel: tuple[str, ...] = ()
 
 
 def _missing(path: str) -> str:
@@ -99,3 +101,70 @@ def region_files(inputs: Iterable[str]) -> Iterator[Found]:
             yield entry
         if not found and not problems:
             yield Found(item, f"{shown(item)}: holds no region files (*.yaml or *.yml).")
+
+
+PEEK_BYTES = 1_000_000  # files larger than this are collections of regions, never one respondent's answers
+
+
+def _respondent_region(path: str) -> tuple[str, str] | None:
+    """(region name, role) when `path` holds one region with a respondent; None otherwise (cheaply)."""
+    try:
+        if os.path.getsize(path) > PEEK_BYTES:
+            return None
+        text = read_text(path)
+    except (OSError, RegionError):
+        return None  # the file's own row will say what is wrong
+    if "respondent" not in text:
+        return None
+    from ..region import load_regions  # parsing only the files that may be answers
+
+    try:
+        regions = load_regions(text, path)
+    except RegionError:
+        return None
+    if len(regions) != 1 or "respondent.role" not in regions[0].facts:
+        return None
+    return regions[0].name, str(regions[0].facts["respondent.role"])
+
+
+def group_panels(found: list[Found], by: str = "folder") -> tuple[list[Found], list[str]]:
+    """Gather respondents' files about one region into panels; return the inputs and notes to show.
+
+    Files that carry `respondent` and share a `name` form one panel: within one folder (by="folder"),
+    or across all inputs (by="name"). A panel takes the place of its first file. When one folder's
+    respondent files name different regions, each name is a panel (or a single file) of its own and
+    a note says so: files are never merged across names.
+    """
+    answers: dict[str, tuple[str, str]] = {}
+    for item in found:
+        if not item.problem:
+            peeked = _respondent_region(item.path)
+            if peeked is not None:
+                answers[item.path] = peeked
+    groups: dict[tuple[str, str], list[str]] = {}
+    for path, (name, _) in answers.items():
+        key = (os.path.dirname(path) if by == "folder" else "", name)
+        groups.setdefault(key, []).append(path)
+    notes: list[str] = []
+    names_per_folder: dict[str, list[tuple[str, int]]] = {}
+    for (folder, name), paths in groups.items():
+        names_per_folder.setdefault(folder, []).append((name, len(paths)))
+    for folder, names in names_per_folder.items():
+        # Several regions' answers in a folder that holds a panel: say which went where. A folder of
+        # separate regions, each answered by one respondent, is no mismatch.
+        if by == "folder" and len(names) > 1 and any(count > 1 for _, count in names):
+            listed = "; ".join(f"{shown(n)}: {c} file{'s' if c > 1 else ''}" for n, c in sorted(names))
+            notes.append(f"{shown(folder or '.')}: respondents' files name {len(names)} different regions ({listed}); each name is assessed on its own.")
+    first_of: dict[str, tuple[str, ...]] = {}
+    members: set[str] = set()
+    for paths in groups.values():
+        if len(paths) > 1:
+            first_of[paths[0]] = tuple(paths)
+            members.update(paths)
+    result: list[Found] = []
+    for item in found:
+        if item.path in first_of:
+            result.append(Found(os.path.dirname(item.path) if by == "folder" else item.path, panel=first_of[item.path]))
+        elif item.path not in members:
+            result.append(item)
+    return result, notes

@@ -49,10 +49,11 @@ class Task:
     number: int
     path: str
     source: str  # the path as shown to the user
-    kind: Literal["file", "slice", "end"] = "file"
+    kind: Literal["file", "slice", "end", "panel"] = "file"
     documents: tuple[tuple[int, str], ...] = ()  # (first line, text) per document, for a slice
     first_document: int = 1  # the number of a slice's first document within its file
     error: str = ""  # for "end": why the file stopped being read
+    panel: tuple[str, ...] = ()  # for "panel": the respondents' files combined into one region
 
 
 @dataclass(frozen=True)
@@ -181,7 +182,20 @@ def run_task(job: Job, task: Task) -> list[Outcome]:
         return [Outcome(task.source, 0, "", (task.error,))] if task.error else []
     if task.kind == "slice":
         return _assess(job, task, _slice_items(task))
+    if task.kind == "panel":
+        return _assess_panel(job, task)
     return _assess_file(job, task)
+
+
+def _assess_panel(job: Job, task: Task) -> list[Outcome]:
+    """Combine a panel's files into one region and assess it (one row, named after its folder)."""
+    from ..panel import combine, load_panel
+
+    try:
+        region = combine(load_panel(list(task.panel)))
+    except RegionError as err:
+        return [Outcome(task.source, 0, "", err.messages)]
+    return _assess(job, task, [(1, region)])
 
 
 def run_tasks(job: Job, tasks: tuple[Task, ...]) -> list[list[Outcome]]:

@@ -32,7 +32,7 @@ from ..memo import FORMATS, check_template
 from ..output import slug, write_atomic
 from ..region import parse_regions
 from . import jobs as worker
-from .discovery import Found, region_files, shown
+from .discovery import Found, group_panels, region_files, shown
 from .jobs import Job, Outcome, Task
 from .outdir import OutputFolder
 from .summary import Summary
@@ -162,6 +162,10 @@ def _units(found: Sequence[Found]) -> Iterator[tuple[Task, ...]]:
             number += 1
             group.append(task)
             continue
+        if item.panel:
+            group.append(Task(number, item.path, source, "panel", panel=item.panel))
+            number += 1
+            continue
         try:
             info = os.stat(item.path)
             large = stat.S_ISREG(info.st_mode) and info.st_size > worker.STREAM_BYTES
@@ -249,10 +253,13 @@ def run_batch(
     templates: str | None = None,
     *,
     clean: bool = False,
+    panel_by: str = "folder",
     on_event: Callable[[Event], None] | None = None,
 ) -> BatchResult:
     """Assess every region under `inputs`, write one memo each and the summaries into `out`.
 
+    Respondents' files about one region (files that carry `respondent` and share a `name`, in one
+    folder, or anywhere with panel_by="name") are combined into one panel and assessed as one region.
     Each row (region assessed, region or file failed) is reported to `on_event` as it is written.
     Ctrl-C (KeyboardInterrupt) stops the run cleanly: memos already written stay complete, no
     summary is written, and the result says `interrupted`. Raises ClusterAdvisorError when there
@@ -269,9 +276,11 @@ def run_batch(
             raise OutputError(f"format {fmt!r} is not one of {', '.join(FORMATS)}.")
         check_template(fmt, templates)  # a broken template fails once, before any work
         kb = default_advisor().kb  # loaded before workers fork, so each inherits it
-        found = list(region_files(inputs))
+        found, notes = group_panels(list(region_files(inputs)), panel_by)
+        for note in notes:
+            emit(Notice(note))
         unusable = sum(1 for f in found if f.problem)
-        files = len(found) - unusable
+        files = sum(len(f.panel) or 1 for f in found if not f.problem)
         if not files:
             raise RegionError([*(f.problem for f in found), "nothing to assess: no region file was found; nothing was written."])
         # More workers than files help only when a large file is shared among them in slices.
@@ -313,7 +322,7 @@ def run_batch(
 
 def _small(found: Found) -> bool:
     try:
-        return bool(found.problem) or os.stat(found.path).st_size <= worker.STREAM_BYTES
+        return bool(found.problem or found.panel) or os.stat(found.path).st_size <= worker.STREAM_BYTES
     except OSError:
         return True
 

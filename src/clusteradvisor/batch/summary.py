@@ -39,6 +39,8 @@ ROW_COLUMNS: tuple[tuple[str, str], ...] = (
     ("patterns", "resembles"),
     ("recommendations", "recommendations"),
     ("migrated", "read from version 1"),
+    ("respondents", "respondents by role"),
+    ("perception_gap_pct", "perception gap (% of comparable points)"),
 )
 CSV_COLUMNS = ("file", "document", "name", "status", "memo", "error", *(heading for _, heading in ROW_COLUMNS))
 _ZIP_DATE = (2000, 1, 1, 0, 0, 0)
