@@ -377,3 +377,10 @@ def test_golden_panel_memo(fmt: str, update_golden: bool, monkeypatch: pytest.Mo
         golden.write_text(text, encoding="utf-8")
     assert golden.is_file(), f"no golden file {golden}: run pytest --update-golden and review the diff"
     assert text == golden.read_text(encoding="utf-8"), "memo changed: review, then pytest --update-golden"
+
+
+def test_the_interview_role_option_offers_the_vocabulary_roles() -> None:
+    from clusteradvisor.cli import ROLE_CHOICE
+    from clusteradvisor.vocabulary import ROLES
+
+    assert tuple(ROLE_CHOICE.choices) == ROLES == tuple(r.value for r in load_vocabulary().roles)

@@ -29,6 +29,7 @@ ASSESS_FORMAT_CHOICE = click.Choice(["md", "html", "txt", "json", "docx"])
 # vocabulary.ROLES, written out: importing the vocabulary here would load YAML for every --help
 # (tests/test_cli.py checks that the two agree).
 ROLES = ("official", "firm", "support", "researcher")
+ROLE_CHOICE = click.Choice(list(ROLES))
 
 
 class UserError(click.ClickException):
@@ -308,7 +309,7 @@ def _screen_lines() -> int:
 @click.option("--no-save", is_flag=True, help="Keep no answers file (they are lost if the questionnaire stops early).")
 @click.option("-f", "--format", "fmt", type=FORMAT_CHOICE, default="md", show_default=True, help="Memo format.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the memo to this file instead of stdout.")
-@click.option("--role", type=click.Choice(list(ROLES)), help="Who answers: ask only this role's questions, in its wording (without it, the first question asks).")
+@click.option("--role", type=ROLE_CHOICE, help="Who answers: ask only this role's questions, in its wording (without it, the first question asks).")
 def interview(save: str | None, resume: str | None, force: bool, no_save: bool, fmt: str, output: str | None, role: str | None) -> None:
     """Answer questions about a region, then get the advisory memo.
 

@@ -495,7 +495,10 @@ def _with_panel_gaps(kb: KnowledgeBase, region: Region, gaps: tuple[Gap, ...]) -
     for path in kb.vocabulary.fields:
         if path in reasons and path not in listed:
             f = kb.vocabulary.fields[path]
-            ranked.append(Gap(path, f.label, f.question, f.asked, (), (), reasons[path]))
+            # No undecided rule waits on it, but the rules reading it are what settling it may change.
+            readers = sorted((kb.by_id[r] for r in kb.readers.get(path, ())), key=_importance)
+            titles = tuple(r.title for r in readers if r.category == "recommendation") or tuple(r.title for r in readers)
+            ranked.append(Gap(path, f.label, f.question, f.asked, tuple(r.id for r in readers), titles, reasons[path]))
     return tuple(ranked)
 
 
