@@ -384,3 +384,10 @@ def test_the_interview_role_option_offers_the_vocabulary_roles() -> None:
     from clusteradvisor.vocabulary import ROLES
 
     assert tuple(ROLE_CHOICE.choices) == ROLES == tuple(r.value for r in load_vocabulary().roles)
+
+
+def test_panel_json_names_no_file_unless_asked(cli: Callable[..., Result]) -> None:
+    plain = json.loads(cli("assess", "--panel", str(PANEL_EXAMPLE), "-f", "json").stdout)
+    assert plain["region"]["source"] == "a panel of 3 respondents' files"
+    shown = json.loads(cli("assess", "--panel", str(PANEL_EXAMPLE), "-f", "json", "--show-respondents").stdout)
+    assert "firm-1.yaml" in shown["region"]["source"]

@@ -266,10 +266,13 @@ class Verdict:
         roles only, and respondents' labels and files only with `show_respondents`.
         """
         region = self.region
+        source = region.source
+        if region.panel is not None and not show_respondents:  # file names may name people: roles and counts only
+            source = f"a panel of {sum(region.panel.counts.values())} respondents' files"
         data: dict[str, Any] = {
             "region": {
                 "name": region.name,
-                "source": region.source,
+                "source": source,
                 "document": region.document,
                 "respondent_role": self.respondent_role,
                 "firms_heard": self.firms_heard,
