@@ -23,7 +23,7 @@ from clusteradvisor.batch import CSV_COLUMNS, BatchResult, Job, Outcome, Task, m
 from clusteradvisor.batch import jobs as batch_jobs
 from clusteradvisor.batch import run as batch_run
 from clusteradvisor.cli import BatchScreen
-from clusteradvisor.errors import EngineError, OutputError
+from clusteradvisor.errors import OutputError, WorkerError
 from clusteradvisor.report import assess_file
 
 from .conftest import EXAMPLES
@@ -363,7 +363,7 @@ def test_a_crashed_worker_is_reported_not_waited_for(tmp_path: Path, monkeypatch
 
     monkeypatch.setattr(batch_jobs, "run_task", crashing)  # forked workers inherit the patch
     monkeypatch.setattr(batch_run, "CHUNKSIZE", 1)
-    with pytest.raises(EngineError, match=r"a worker process stopped abruptly"):
+    with pytest.raises(WorkerError, match=r"a worker process stopped abruptly"):
         run([tmp_path / "in"], tmp_path / "out", jobs=2)
     assert not temporaries(tmp_path / "out")
 

@@ -21,7 +21,7 @@ from docx.document import Document
 from clusteradvisor.advisor import Advisor
 from clusteradvisor.context import memo_context
 from clusteradvisor.docx_memo import FIXED_TIME, TABLE_STYLE, ZIP_TIME, render_docx, xml_safe
-from clusteradvisor.errors import OutputError, RegionError, TemplateError
+from clusteradvisor.errors import FormatError, OutputError
 from clusteradvisor.memo import render, render_file
 from clusteradvisor.output import write_atomic
 from clusteradvisor.region import load_regions, read_text
@@ -163,7 +163,7 @@ def test_page_is_a4(advisor: Advisor) -> None:
 
 def test_text_render_refuses_docx_and_render_file_returns_bytes(advisor: Advisor) -> None:
     verdict = assess(advisor, "ota-ward")
-    with pytest.raises(TemplateError, match="binary"):
+    with pytest.raises(FormatError, match="binary"):
         render(verdict, "docx")
     data = render_file(verdict, "docx")
     assert isinstance(data, bytes) and data == render_docx(verdict)
@@ -215,7 +215,7 @@ def test_cli_reports_a_bad_region_file_cleanly(cli: Callable[..., Result], tmp_p
 def test_assess_text_names_the_docx_function() -> None:
     from clusteradvisor.report import assess_text
 
-    with pytest.raises(RegionError, match="binary file"):
+    with pytest.raises(FormatError, match="binary file"):
         assess_text("schema_version: 2\nname: X\n", "x.yaml", "docx")
 
 

@@ -29,6 +29,14 @@ class EngineError(ClusterAdvisorError):
     """Raised when the inference engine reports a failure (a bug, never bad input)."""
 
 
+class FormatError(ClusterAdvisorError):
+    """Raised when a memo format is asked for that the tool does not write (or not in that place)."""
+
+
+class WorkerError(ClusterAdvisorError):
+    """Raised when a batch worker process stops abruptly (a bug, or the system killed it)."""
+
+
 class OutputError(ClusterAdvisorError):
     """Raised when an output file or folder cannot be written."""
 

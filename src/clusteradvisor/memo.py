@@ -31,7 +31,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.visitor import NodeTransformer
 
 from .context import memo_context
-from .errors import TemplateError
+from .errors import FormatError, TemplateError
 from .resources import data_dir
 from .verdict import Verdict
 
@@ -373,7 +373,7 @@ def _folder(templates_dir: str | Path | None) -> str | None:
 def check_template(fmt: str, templates_dir: str | Path | None = None) -> None:
     """Compile the template for `fmt` now, so that a broken or missing one fails before any work."""
     if fmt not in FORMATS:
-        raise TemplateError(f"format {fmt!r} is not one of {', '.join(FORMATS)}.")
+        raise FormatError(f"format {fmt!r} is not one of {', '.join(FORMATS)}.")
     if FORMATS[fmt] is None:
         return
     folder = _folder(templates_dir)
@@ -428,10 +428,10 @@ def render(
     """
     if fmt not in FORMATS or fmt in BINARY_FORMATS:
         shown = ", ".join(f for f in FORMATS if f not in BINARY_FORMATS)
-        raise TemplateError(f"format {fmt!r} is not one of {shown}" + (" (a Word memo is a binary file: render_docx gives its bytes)." if fmt in BINARY_FORMATS else "."))
+        raise FormatError(f"format {fmt!r} is not one of {shown}" + (" (a Word memo is a binary file: render_docx gives its bytes)." if fmt in BINARY_FORMATS else "."))
     if fmt == "json":
         if brief:
-            raise TemplateError("--brief gives the first page of a memo (md, html or txt); the JSON verdict is whole.")
+            raise FormatError("--brief gives the first page of a memo (md, html or txt); the JSON verdict is whole.")
         return json.dumps(verdict.to_dict(show_respondents), indent=2, ensure_ascii=False) + "\n"
     folder = _folder(templates_dir)
     template = _load(fmt, folder)
@@ -460,7 +460,7 @@ COMPARE_FORMATS = {"md": "compare.md.j2", "html": "compare.html.j2"}
 def render_compare(context: dict[str, Any], fmt: str) -> str:
     """Render the context of a comparison (compare.py) with the shipped compare template for `fmt`."""
     if fmt not in COMPARE_FORMATS:
-        raise TemplateError(f"format {fmt!r} is not one of {', '.join(COMPARE_FORMATS)}, json.")
+        raise FormatError(f"format {fmt!r} is not one of {', '.join(COMPARE_FORMATS)}, json.")
     name = COMPARE_FORMATS[fmt]
     try:
         template = _shipped_template(name)

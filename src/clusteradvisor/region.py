@@ -16,13 +16,13 @@ import yaml
 from .errors import RegionError
 from .migrate import Migration, migrate_facts, rewrite_v1_text
 from .safetext import FORBIDDEN_IN_TEXT, display_path, escape
-from .vocabulary import PANEL, UNKNOWN, Field, Vocabulary, canonical_industries, load_vocabulary, load_vocabulary_v1
+from .vocabulary import PANEL, TEXT_MAX, UNKNOWN, Field, Vocabulary, canonical_industries, load_vocabulary, load_vocabulary_v1
 from .yamlio import StreamError, load_documents
 
 if TYPE_CHECKING:
     from .panel import PanelFindings
 
-MAX_TEXT = 200
+MAX_TEXT = TEXT_MAX
 MAX_FILE_BYTES = 5_000_000
 """Largest region file (or stdin) read, in bytes: 5 MB holds thousands of regions."""
 _SIZE = f"{MAX_FILE_BYTES:,} ({MAX_FILE_BYTES / 1_000_000:g} MB)"
@@ -116,14 +116,16 @@ def _check_leaf(checker: _Checker, f: Field, value: Any) -> Any:
         text = value.strip()
         if not text:
             checker.fail(path, 'is empty. Give a value or leave the field out.')
-        elif len(text) > MAX_TEXT:
-            checker.fail(path, f"is {len(text)} characters long; at most {MAX_TEXT} are allowed.")
-        elif _CONTROL.search(text):
+        elif len(value) > MAX_TEXT:
+            checker.fail(path, f"is {len(value)} characters long; at most {MAX_TEXT} are allowed.")
+        elif _CONTROL.search(value):
             checker.fail(path, f"{show(value)} contains a line break or control character; use one line.")
         else:
             return text
         return None
     if f.type == "integer":
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # 6000.0 is the whole number 6000, as JSON Schema reads it too
         if isinstance(value, bool) or not isinstance(value, int):
             hint = " Write digits without quotes or separators, e.g. 6000." if isinstance(value, (str, float)) else ""
             checker.fail(path, f"{show(value)} is {_kind(value)}, expected a whole number.{hint}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from .advisor import default_advisor
-from .errors import RegionError
+from .errors import FormatError, RegionError
 from .memo import BINARY_FORMATS, render, render_docx
 from .region import load_regions, read_text
 from .verdict import Verdict
@@ -23,7 +23,7 @@ def _assess(text: str, source: str) -> list[Verdict]:
 def assess_text(text: str, source: str, fmt: str = "md", templates: str | None = None, *, brief: bool = False) -> str:
     """Assess every region in `text` and render the memo(s) as one text document (md, html, txt, json)."""
     if fmt in BINARY_FORMATS:
-        raise RegionError(f"{source}: a {fmt} memo is a binary file, not text; assess_docx_text renders it.")
+        raise FormatError(f"{source}: a {fmt} memo is a binary file, not text; assess_docx_text renders it.")
     verdicts = _assess(text, source)
     if fmt == "json":
         data = [v.to_dict() for v in verdicts]

@@ -21,6 +21,7 @@ FIELD_TYPES = ("text", "integer", "boolean", "choice", "choices", "words")
 VIEWS = ("fact", "perception", "meta", "computed")
 ROLES = ("official", "firm", "support", "researcher")
 UNKNOWN = "unknown"
+TEXT_MAX = 200  # characters in a text field (a name, a country): one line of a memo heading
 PANEL = "panel"
 PANEL_SIDES = ("official", "firm")
 
@@ -282,13 +283,27 @@ def canonical_industries(words: list[str]) -> list[str]:
 
 
 def json_schema(vocabulary: Vocabulary) -> dict[str, Any]:
-    """Return a JSON Schema (draft 2020-12) of a region file, for editors and validators."""
-    unknown: dict[str, Any] = {"const": UNKNOWN, "description": "not known (the memo lists it as a gap)"}
+    """Return a JSON Schema (draft 2020-12) of a region file (format version 2), for editors and validators.
+
+    It is derived from the same field definitions as region.validate, and says what the validator
+    checks: tests/test_schema.py holds the two together on a generated corpus of documents.
+    """
+    from .safetext import FORBIDDEN_IN_TEXT
+
+    unknown: list[dict[str, Any]] = [
+        {"const": UNKNOWN, "description": "not known (the memo lists it as a gap)"},
+        {"type": "null", "description": "not known"},
+    ]
+    # The forbidden characters written as \\uXXXX escapes: a schema file holds no raw control characters.
+    forbidden = "".join(c if c == "-" else f"\\u{ord(c):04x}" for c in FORBIDDEN_IN_TEXT.pattern[1:-1])
+    text_pattern = "^(?=[\\s\\S]*\\S)[^" + forbidden + "]*$"
 
     def leaf(f: Field) -> dict[str, Any]:
         schema: dict[str, Any]
         if f.type == "text":
-            schema = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[^\\n\\r\\t]*$"}
+            schema = {"type": "string", "maxLength": TEXT_MAX, "pattern": text_pattern}
+            if f.required:
+                schema["not"] = {"const": UNKNOWN}
         elif f.type == "integer":
             schema = {"type": "integer"}
             if f.minimum is not None:
@@ -299,13 +314,13 @@ def json_schema(vocabulary: Vocabulary) -> dict[str, Any]:
             schema = {"type": "boolean"}
         elif f.type == "choice":
             schema = {"enum": list(f.allowed)}
-        else:
+        else:  # repeated items are dropped, not refused
             item: dict[str, Any] = {"enum": list(f.allowed)} if f.type == "choices" else {"type": "string"}
             if f.pattern:
                 item["pattern"] = f.pattern
             if f.suggestions:
                 item["examples"] = list(f.suggestions)
-            schema = {"type": "array", "items": item, "uniqueItems": True}
+            schema = {"type": "array", "items": item}
             if f.max_items:
                 schema["maxItems"] = f.max_items
         if f.choices:
@@ -315,15 +330,15 @@ def json_schema(vocabulary: Vocabulary) -> dict[str, Any]:
         schema["title"] = f.label
         if f.required:
             return schema
-        return {"anyOf": [schema, unknown], "title": f.label, "description": schema["description"]}
+        return {"anyOf": [schema, *unknown], "title": f.label, "description": schema["description"]}
 
     properties: dict[str, Any] = {}
     for f in vocabulary.file_fields:
         parts = f.path.split(".")
         target = properties
         for group in parts[:-1]:
-            node = target.setdefault(group, {"type": "object", "additionalProperties": False, "properties": {}})
-            target = node["properties"]
+            node = target.setdefault(group, {"anyOf": [{"type": "object", "additionalProperties": False, "properties": {}}, *unknown]})
+            target = node["anyOf"][0]["properties"]
         target[parts[-1]] = leaf(f)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

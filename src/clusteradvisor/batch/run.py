@@ -27,7 +27,7 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from ..advisor import default_advisor
-from ..errors import EngineError, OutputError, RegionError
+from ..errors import FormatError, OutputError, RegionError, WorkerError
 from ..memo import FORMATS, check_template
 from ..output import slug, write_atomic
 from ..region import parse_regions
@@ -217,7 +217,7 @@ def _ordered(units: Iterator[tuple[Task, ...]], job: Job, jobs: int) -> Generato
             sent, future = window.popleft()
             yield from zip(sent, future.result(), strict=True)
     except BrokenProcessPool:
-        raise EngineError(
+        raise WorkerError(
             "batch: a worker process stopped abruptly while assessing; run again with --jobs 1 "
             "to find the region that causes it. Please report this."
         ) from None
@@ -273,7 +273,7 @@ def run_batch(
     spill = ""
     try:
         if fmt not in FORMATS:
-            raise OutputError(f"format {fmt!r} is not one of {', '.join(FORMATS)}.")
+            raise FormatError(f"format {fmt!r} is not one of {', '.join(FORMATS)}.")
         check_template(fmt, templates)  # a broken template fails once, before any work
         kb = default_advisor().kb  # loaded before workers fork, so each inherits it
         found, notes = group_panels(list(region_files(inputs)), panel_by)
