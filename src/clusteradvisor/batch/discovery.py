@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from ..errors import RegionError
 from ..region import read_text
+from ..safetext import display_path
 
 SUFFIXES = (".yaml", ".yml")
 # Characters that would act on a terminal or break a line: C0, DEL, C1, bidi controls, line separators.
@@ -16,12 +17,8 @@ UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u
 
 
 def shown(path: str) -> str:
-    """Return `path` safe to print: undecodable bytes as \\xNN, control characters escaped."""
-    try:
-        raw = path.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:  # a lone surrogate that no file system produced
-        raw = path.encode("utf-8", "backslashreplace")
-    return UNSAFE.sub(escape_char, raw.decode("utf-8", "backslashreplace"))
+    """Return `path` safe to print: undecodable bytes as \\xNN, control and format characters escaped."""
+    return display_path(path)
 
 
 def escape_char(match: re.Match[str]) -> str:
