@@ -270,7 +270,7 @@ def _normalise(facts: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_group(checker: _Checker, vocab: Vocabulary, group: str, value: Any, facts: dict[str, Any]) -> None:
-    members = [f.path.split(".", 1)[1] for f in vocab.file_fields if f.path.startswith(group + ".")]
+    members = vocab.members[group]
     if _is_unknown(value):
         return
     if not isinstance(value, dict):

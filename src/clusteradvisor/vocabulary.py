@@ -128,6 +128,16 @@ class Vocabulary:
         return tuple(dict.fromkeys(p.split(".")[0] for p, f in self.fields.items() if "." in p and not f.computed))
 
     @functools.cached_property
+    def members(self) -> dict[str, list[str]]:
+        """For each group of a region file, the keys it may hold (for messages), in vocabulary order."""
+        table: dict[str, list[str]] = {group: [] for group in self.groups}
+        for f in self.file_fields:
+            group, _, leaf = f.path.partition(".")
+            if leaf:
+                table[group].append(leaf)
+        return table
+
+    @functools.cached_property
     def file_fields(self) -> tuple[Field, ...]:
         """The fields a region file may hold (everything but the computed panel block)."""
         return tuple(f for f in self.fields.values() if not f.computed)
