@@ -934,3 +934,13 @@ def test_end_to_end_a_firm_on_a_terminal_then_a_panel_of_the_saved_files(tmp_pat
     assert data["panel"]["respondents"] == {"official": 1, "firm": 1}
     assert [g["field"] for g in data["perception_gaps"]] == ["policy.officials_visit_firms"]
     assert data["recommendations"][0]["id"] == "listen-to-firms-first"
+
+
+def test_industry_synonyms_are_noted_as_the_rules_read_them_and_save_cleanly(tmp_path: Path) -> None:
+    saved = tmp_path / "answers.yaml"
+    script = Script({"name": "Higashi Osaka", "industries": "metal, moulds, machining"})
+    run_interview(script.ask, script.say, save=str(saved))
+    assert "Noted: metal, machinery" in "\n".join(script.said)
+    assert "do not read back the same" not in "\n".join(script.said)
+    (region,) = load_regions(saved.read_text(encoding="utf-8"), str(saved))
+    assert region.facts["industries"] == ["metal", "machinery"]

@@ -23,7 +23,7 @@ from .errors import InterviewAborted, OutputError, RegionError
 from .knowledge import KnowledgeBase, evaluate_all, load_knowledge_base, truth
 from .output import write_atomic
 from .region import MAX_TEXT, format_region, load_regions, read_text
-from .vocabulary import UNKNOWN, Field, Vocabulary
+from .vocabulary import UNKNOWN, Field, Vocabulary, canonical_words
 from .yamlio import load_all
 
 WIDTH = 78
@@ -284,7 +284,7 @@ def _parse_words(f: Field, reply: str) -> list[str] | _Invalid:
             words.append(word)
     if f.max_items is not None and len(words) > f.max_items:
         return _Invalid(f"That is {len(words)} words; at most {f.max_items} are allowed.")
-    return words
+    return canonical_words(f, words)  # as the rules read them: "moulds" is noted as machinery
 
 
 def _hint(f: Field, answered: bool) -> str:

@@ -286,6 +286,11 @@ def industry_labels() -> dict[str, str]:
     return {str(k): str(v.get("label", k)) for k, v in data.items()}
 
 
+def canonical_words(f: Field, words: list[str]) -> list[str]:
+    """The words of a words field as the rules read them (industries: synonyms replaced, repeats dropped)."""
+    return canonical_industries(words) if f.path == "industries" else words
+
+
 def canonical_industries(words: list[str]) -> list[str]:
     """Replace listed synonyms by their canonical word; drop repeats, keeping the first."""
     table = load_industries()
