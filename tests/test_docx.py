@@ -20,10 +20,10 @@ from docx.document import Document
 
 from clusteradvisor.advisor import Advisor
 from clusteradvisor.context import memo_context
-from clusteradvisor.docx_memo import FIXED_TIME, TABLE_STYLE, ZIP_TIME, render_docx, xml_safe
+from clusteradvisor.docx_memo import FIXED_TIME, TABLE_STYLE, render_docx, xml_safe
 from clusteradvisor.errors import FormatError, OutputError
 from clusteradvisor.memo import render, render_file
-from clusteradvisor.output import write_atomic
+from clusteradvisor.output import ZIP_TIME, write_atomic
 from clusteradvisor.region import load_regions, read_text
 from clusteradvisor.report import assess_docx_text
 from clusteradvisor.verdict import Verdict

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
-import zipfile
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -25,12 +24,12 @@ from docx.shared import Mm, Pt, RGBColor
 from docx.text.paragraph import Paragraph
 
 from .context import memo_context
+from .output import stable_zip
 from .verdict import Verdict
 
 # Fixed stamps make the same verdict give the same bytes (goldens, diffs, caches). Word shows the
 # core-property dates as "created"/"modified"; the memo's own footer carries the versions instead.
 FIXED_TIME = dt.datetime(2001, 1, 1, tzinfo=dt.UTC)
-ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can carry
 TABLE_STYLE = "Light Grid Accent 1"
 PRIORITY_COLOURS = {
     "critical": RGBColor(0xA6, 0x1B, 0x1B),
@@ -307,19 +306,6 @@ def _properties(doc: Document, ctx: Mapping[str, Any]) -> None:
     props.revision = 1
 
 
-def repack(data: bytes) -> bytes:
-    """Rewrite a .docx zip with sorted entries and fixed stamps, so equal content gives equal bytes."""
-    out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
-        for name in sorted(source.namelist()):
-            info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.create_system = 0  # otherwise the host's operating system is recorded
-            info.external_attr = 0o644 << 16
-            target.writestr(info, source.read(name))
-    return out.getvalue()
-
-
 def render_docx(verdict: Verdict) -> bytes:
     """Render a verdict as a Word memo and return the bytes of the .docx file."""
     ctx = memo_context(verdict)
@@ -336,4 +322,4 @@ def render_docx(verdict: Verdict) -> bytes:
     _footer(doc, ctx)
     buffer = io.BytesIO()
     doc.save(buffer)
-    return repack(buffer.getvalue())
+    return stable_zip(buffer.getvalue())

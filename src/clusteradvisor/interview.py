@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InterviewAborted, OutputError, RegionError
-from .knowledge import KnowledgeBase, evaluate_all, load_knowledge_base, truth
+from .knowledge import KnowledgeBase, evaluate_all, load_knowledge_base
 from .output import write_atomic
 from .region import MAX_TEXT, format_region, load_regions, read_text
 from .vocabulary import UNKNOWN, Field, Vocabulary, canonical_words
@@ -408,9 +408,9 @@ class Interview:
         result: list[str] = []
         for path in self.order:
             readers = self.kb.readers.get(path, ())
-            precondition = self.kb.ask_when.get(path)
+            precondition = self.kb.ask_when_truth.get(path)
             status = evaluate_all(self.kb, facts) if readers or precondition is not None else {}
-            if precondition is not None and truth(precondition, facts, status) is not True:
+            if precondition is not None and precondition(facts, status) is not True:
                 pass  # the map's "only when": not asked, and never an information gap either
             elif not readers or any(status[r] is None for r in readers):
                 result.append(path)

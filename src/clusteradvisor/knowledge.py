@@ -397,11 +397,6 @@ def evaluate_with(kb: KnowledgeBase, facts: Mapping[str, Any], status: Mapping[s
     return updated
 
 
-def truth(condition: Condition, facts: Mapping[str, Any], status: Mapping[str, Truth]) -> Truth:
-    """Evaluate one condition three-valued (derived facts taken from `status`)."""
-    return compile_truth(condition)(facts, status)
-
-
 # ---------------------------------------------------------------- loading and checking
 
 

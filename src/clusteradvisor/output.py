@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import re
 import stat
 import tempfile
 import unicodedata
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, TextIO
@@ -109,3 +111,27 @@ def slug(name: str, limit: int = 60) -> str:
     if stem in _RESERVED:
         stem = f"{stem}-region"
     return stem
+
+
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can carry
+_CORE_DATES = re.compile(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*(</dcterms:)")
+
+
+def stable_zip(data: bytes) -> bytes:
+    """Re-pack an Office file (.docx, .xlsx) so that equal content gives equal bytes.
+
+    Entries are sorted and carry a fixed date, system and mode; the document's own created and
+    modified stamps (which the writing libraries set to now) are fixed too.
+    """
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
+        for name in sorted(source.namelist()):
+            content = source.read(name)
+            if name == "docProps/core.xml":
+                content = _CORE_DATES.sub(rb"\g<1>2001-01-01T00:00:00Z\g<2>", content)  # the stamp docx_memo sets too
+            info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 0  # otherwise the host's operating system is recorded
+            info.external_attr = 0o644 << 16
+            target.writestr(info, content)
+    return out.getvalue()

@@ -279,13 +279,6 @@ def load_industries() -> dict[str, str]:
     return table
 
 
-@functools.cache
-def industry_labels() -> dict[str, str]:
-    """The plain label of each canonical industry word."""
-    data = load_one(industries_file().read_text(encoding="utf-8"))
-    return {str(k): str(v.get("label", k)) for k, v in data.items()}
-
-
 def canonical_words(f: Field, words: list[str]) -> list[str]:
     """The words of a words field as the rules read them (industries: synonyms replaced, repeats dropped)."""
     return canonical_industries(words) if f.path == "industries" else words

@@ -10,7 +10,6 @@ import json
 import os
 import re
 import tempfile
-import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import IO, Any
 from .. import __version__
 from ..errors import OutputError
 from ..knowledge import DIMENSIONS, PRIORITIES, STAGES, KnowledgeBase
+from ..output import stable_zip
 from .discovery import UNSAFE, escape_char, shown
 from .jobs import Outcome
 
@@ -43,7 +43,6 @@ ROW_COLUMNS: tuple[tuple[str, str], ...] = (
     ("perception_gap_pct", "perception gap (% of comparable points)"),
 )
 CSV_COLUMNS = ("file", "document", "name", "status", "memo", "error", *(heading for _, heading in ROW_COLUMNS))
-_ZIP_DATE = (2000, 1, 1, 0, 0, 0)
 
 _MARKUP = re.compile(r"[\\`*_\[\]|#~]")
 
@@ -166,22 +165,6 @@ def _score_text(row: dict[str, Any], dimension: str) -> str:
     figure = row.get(f"{dimension}_figure")
     status = STATUS[str(row.get(f"{dimension}_status"))]
     return status if figure is None else f"{status} ({figure})"
-
-
-def stable_zip(data: bytes) -> bytes:
-    """Re-pack a zip (an .xlsx) with fixed timestamps, so the same rows give the same bytes."""
-    source = zipfile.ZipFile(io.BytesIO(data))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
-        for info in source.infolist():
-            content = source.read(info.filename)
-            if info.filename == "docProps/core.xml":
-                content = re.sub(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*(</dcterms:)", rb"\g<1>2000-01-01T00:00:00Z\g<2>", content)
-            fixed = zipfile.ZipInfo(info.filename, _ZIP_DATE)
-            fixed.compress_type = zipfile.ZIP_DEFLATED
-            fixed.external_attr = 0o644 << 16
-            target.writestr(fixed, content)
-    return out.getvalue()
 
 
 class Summary:
