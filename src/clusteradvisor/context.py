@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from . import __version__
-from .knowledge import DIMENSIONS, KnowledgeBase, evaluate_with
+from .knowledge import DIMENSIONS, KnowledgeBase, Rule, evaluate_with
 from .panel import Answer
 from .verdict import Gap, Reason, Recommendation, Verdict
 
@@ -75,31 +75,49 @@ def _actors(actors: tuple[str, ...]) -> str:
     return ", ".join(ACTOR_LABELS[a] for a in actors)
 
 
-def _item(rec: Recommendation, steps: Mapping[str, tuple[int, str]]) -> dict[str, Any]:
-    rule = rec.rule
-    return {
-        "step": rec.step,
-        "id": rule.id,
-        "title": rule.title,
-        "advice": rec.advice,
-        "variant": rec.variant,
-        "kind": rule.kind,
-        "priority": rule.priority,
-        "stage": rule.stage,
-        "stage_label": STAGE_LABELS[str(rule.stage)],
-        "dimension": rule.dimension,
-        "dimension_name": DIMENSIONS[str(rule.dimension)],
-        "actors": _actors(rule.actor),
-        "evidence": rule.evidence,
-        "evidence_label": EVIDENCE_LABELS[str(rule.evidence)],
-        "lines": rule.lines,
-        "source": rule.source,
-        "case_fact": rule.case_fact,
-        "peers": list(rule.peers),
-        "because": [reason_text(r) for r in rec.because],
-        "success": rule.success,
-        "conflicts": [{"step": steps[c.other][0], "title": steps[c.other][1], "reconcile": c.reconcile} for c in rec.conflicts],
-    }
+def _item(rec: Recommendation, steps: Mapping[str, tuple[int, str]], static: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+    item = static[rec.rule.id].copy()  # the rule's own keys, in the interface's key order
+    item["step"] = rec.step
+    item["advice"] = rec.advice
+    item["variant"] = rec.variant
+    item["peers"] = list(rec.rule.peers)
+    item["because"] = [reason_text(r) for r in rec.because]
+    item["conflicts"] = [{"step": steps[c.other][0], "title": steps[c.other][1], "reconcile": c.reconcile} for c in rec.conflicts]
+    return item
+
+
+def _static_items(kb: KnowledgeBase) -> dict[str, dict[str, Any]]:
+    """Per rule base, once: what a plan item says of its rule whatever the region (the keys `_item` fills are None)."""
+    table = kb.caches.get("context_items")
+    if table is None:
+        table = kb.caches["context_items"] = {
+            rule.id: {
+                "step": None,
+                "id": rule.id,
+                "title": rule.title,
+                "advice": None,
+                "variant": None,
+                "kind": rule.kind,
+                "priority": rule.priority,
+                "stage": rule.stage,
+                "stage_label": STAGE_LABELS[str(rule.stage)],
+                "dimension": rule.dimension,
+                "dimension_name": DIMENSIONS[str(rule.dimension)],
+                "actors": _actors(rule.actor),
+                "evidence": rule.evidence,
+                "evidence_label": EVIDENCE_LABELS[str(rule.evidence)],
+                "lines": rule.lines,
+                "source": rule.source,
+                "case_fact": rule.case_fact,
+                "peers": None,
+                "because": None,
+                "success": rule.success,
+                "conflicts": None,
+            }
+            for rule in kb.recommendations
+        }
+    assert isinstance(table, dict)
+    return table
 
 
 def _gap_item(kb: KnowledgeBase, gap: Gap, effects: list[str] | None = None) -> dict[str, Any]:
@@ -131,17 +149,28 @@ def gap_effects(kb: KnowledgeBase, verdict: Verdict, gap: Gap) -> list[str]:
     facts = dict(verdict.region.facts)
     base = verdict.status
     now = {r.id for r in verdict.recommendations} | {s.rule.id for s in verdict.superseded}
+    # Only the rules that read the field can change; a recommendation that holds already is in the plan.
+    readers = _reading_recommendations(kb, gap.field)
     lines: list[str] = []
     for value, label in answers:
         facts[gap.field] = value
         status = evaluate_with(kb, facts, base, gap.field)
-        added = [r for r in kb.recommendations if status[r.id] is True and r.id not in now]
+        added = [r for r in readers if status[r.id] is True and r.id not in now]
         if added:
             shown = "; ".join(f"{_lower_first(r.title)} ({r.priority})" for r in added[:3]) + ("; and more" if len(added) > 3 else "")
             lines.append(f"if {label}: {shown}")
         else:
             lines.append(f"if {label}: no further advice")
     return lines if any(not line.endswith("no further advice") for line in lines) else []
+
+
+def _reading_recommendations(kb: KnowledgeBase, path: str) -> tuple[Rule, ...]:
+    """The recommendations whose status can change with a field, in the map's plan order (once per rule base)."""
+    table = kb.caches.get("context_readers")
+    if table is None:
+        table = kb.caches["context_readers"] = {p: tuple(r for r in kb.recommendations if p in kb.reads[r.id]) for p in kb.vocabulary.fields}
+    readers: tuple[Rule, ...] = table[path]
+    return readers
 
 
 def scorecard_chart(scores: list[dict[str, Any]]) -> dict[str, Any]:
@@ -263,8 +292,9 @@ def memo_context(verdict: Verdict, show_respondents: bool = False) -> dict[str, 
     kb = verdict.kb
     region = verdict.region
     steps = {r.id: (r.step, r.rule.title) for r in verdict.recommendations}
-    plan = [_item(r, steps) for r in verdict.remedies]
-    next_steps = [_item(r, steps) for r in verdict.next_steps]
+    static = _static_items(kb)
+    plan = [_item(r, steps, static) for r in verdict.remedies]
+    next_steps = [_item(r, steps, static) for r in verdict.next_steps]
     first_actions = [p for p in plan if p["priority"] in ("critical", "high")][:BRIEF_ACTIONS]
     scores = [
         s.to_dict() | {"dimension": s.dimension, "status_label": STATUS_LABELS[s.status], "provisional": s.figure is not None and s.undecided > 0}

@@ -20,7 +20,7 @@ import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import durable_rules_engine as _durable
 
@@ -33,8 +33,7 @@ _RESULT_OBSERVED = 2  # identical fact asserted twice in a session: we never do 
 _names = itertools.count(1)
 
 
-@dataclass(frozen=True)
-class Firing:
+class Firing(NamedTuple):
     """One action the engine ran: which rule, in which order, on which facts."""
 
     order: int

@@ -12,13 +12,24 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from .conditions import ALWAYS as ALWAYS
+from .conditions import All as All
+from .conditions import AnyOf as AnyOf
+from .conditions import Condition as Condition
+from .conditions import Derived as Derived
+from .conditions import Evaluator as Evaluator
+from .conditions import FieldTest as FieldTest
+from .conditions import Holding, Status, Walker, compile_holding, compile_status, compile_truths, compile_walkers, iter_derived
+from .conditions import Truth as Truth
+from .conditions import compile_truth as compile_truth
+from .conditions import iter_tests as iter_tests
 from .errors import KnowledgeBaseError
 from .operators import OPERATORS, operators_for
 from .resources import data_dir
@@ -57,41 +68,6 @@ _REQUIRED = {
 }
 _ID = re.compile(r"[a-z0-9][a-z0-9-]*")
 _VARIANT_ID = re.compile(r"[a-z0-9][a-z0-9_]*")
-Truth = bool | None  # None: undecided, because a field it reads is unknown
-
-
-@dataclass(frozen=True)
-class FieldTest:
-    """A comparison of one region field with a value."""
-
-    field: str
-    op: str
-    value: Any
-
-
-@dataclass(frozen=True)
-class Derived:
-    """Holds when the derived fact `id` holds."""
-
-    id: str
-
-
-@dataclass(frozen=True)
-class All:
-    """Holds when every item holds."""
-
-    items: tuple[Condition, ...]
-
-
-@dataclass(frozen=True)
-class AnyOf:
-    """Holds when at least one item holds."""
-
-    items: tuple[Condition, ...]
-
-
-Condition = FieldTest | Derived | All | AnyOf
-ALWAYS = All(())  # holds for every region
 
 
 @dataclass(frozen=True)
@@ -146,7 +122,7 @@ class Rule:
     @property
     def derived_refs(self) -> frozenset[str]:
         """Derived facts this rule's conditions read (variants included)."""
-        return frozenset(d for c in self.conditions for d in _iter_derived(c))
+        return frozenset(d for c in self.conditions for d in iter_derived(c))
 
     @property
     def conditions(self) -> tuple[Condition, ...]:
@@ -171,6 +147,8 @@ class KnowledgeBase:
     conflicts: tuple[Conflict, ...]
     version: str
     files: tuple[str, ...]
+    # What modules building on the rule base compute once per rule base (verdict and memo tables).
+    caches: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @functools.cached_property
     def by_id(self) -> dict[str, Rule]:
@@ -192,24 +170,48 @@ class KnowledgeBase:
         return _topological(self.of_category("derived"))
 
     @functools.cached_property
-    def evaluators(self) -> tuple[tuple[str, Evaluator], ...]:
-        """Compiled three-valued evaluators of each rule's firing condition, derived facts first."""
-        ordered = list(self.derived_order) + [r for r in self.rules if r.category != "derived"]
-        return tuple((rule.id, compile_truth(rule.when)) for rule in ordered)
+    def evaluation_order(self) -> tuple[Rule, ...]:
+        """Every rule, derived facts first (each after those it reads), then the others in definition order."""
+        return self.derived_order + tuple(r for r in self.rules if r.category != "derived")
 
     @functools.cached_property
-    def remedy_parts(self) -> tuple[tuple[Rule, Evaluator | None, Evaluator], ...]:
-        """(remedy, its `applies` evaluator or None for always, its `deficit` evaluator), in map order."""
+    def evaluators(self) -> tuple[tuple[str, Evaluator], ...]:
+        """Compiled three-valued evaluators of each rule's firing condition, in evaluation order."""
+        compiled = compile_truths({rule.id: rule.when for rule in self.evaluation_order})
+        return tuple(compiled.items())
+
+    @functools.cached_property
+    def status_of(self) -> Status:
+        """Every rule's firing condition compiled into one function: `status_of(facts, {})` is the
+        status of every rule (evaluate_all)."""
+        return compile_status((rule.id, rule.when) for rule in self.evaluation_order)
+
+    @functools.cached_property
+    def remedy_parts(self) -> tuple[tuple[Rule, str | None, str], ...]:
+        """(remedy, the key of its `applies` truth or None for always, the key of its `deficit` truth)
+        in map order: the keys `remedy_status` adds."""
         return tuple(
-            (r, compile_truth(r.applies) if r.applies is not None else None, compile_truth(r.deficit))
+            (r, f"applies:{r.id}" if r.applies is not None else None, f"deficit:{r.id}")
             for r in self.recommendations
             if r.is_remedy and r.deficit is not None
         )
 
     @functools.cached_property
+    def remedy_status(self) -> Status:
+        """Every remedy's `applies` and `deficit` compiled into one function: `remedy_status(facts,
+        dict(status))` adds their truth under the keys of `remedy_parts`."""
+        parts = []
+        for rule, applies, deficit in self.remedy_parts:
+            if applies is not None:
+                parts.append((applies, rule.applies))
+            parts.append((deficit, rule.deficit))
+        return compile_status((key, condition) for key, condition in parts if condition is not None)
+
+    @functools.cached_property
     def variant_evaluators(self) -> dict[str, tuple[tuple[str, Evaluator], ...]]:
         """For each rule with variants: (variant id, evaluator) in the order they are tried."""
-        return {r.id: tuple((v.id, compile_truth(v.when)) for v in r.variants) for r in self.rules if r.variants}
+        compiled = compile_truths({(r.id, v.id): v.when for r in self.rules for v in r.variants})
+        return {r.id: tuple((v.id, compiled[r.id, v.id]) for v in r.variants) for r in self.rules if r.variants}
 
     @functools.cached_property
     def superseded_by(self) -> dict[str, tuple[str, ...]]:
@@ -237,12 +239,17 @@ class KnowledgeBase:
     @functools.cached_property
     def ask_when_truth(self) -> dict[str, Evaluator]:
         """The questionnaire preconditions, compiled."""
-        return {path: compile_truth(condition) for path, condition in self.ask_when.items()}
+        return compile_truths(self.ask_when)
 
     @functools.cached_property
     def gap_walkers(self) -> dict[str, Walker]:
         """For each rule, the compiled search for the open fields that would decide it (information gaps)."""
-        return {rule.id: compile_walker(rule.when, self) for rule in self.rules}
+        return compile_walkers({rule.id: rule.when for rule in self.rules})
+
+    @functools.cached_property
+    def holding(self) -> dict[str, Holding]:
+        """For each rule, the parts of its firing condition that hold (compiled; the reasons a verdict gives)."""
+        return compile_holding({rule.id: rule.when for rule in self.rules})
 
     @functools.cached_property
     def reads(self) -> dict[str, frozenset[str]]:
@@ -282,110 +289,12 @@ class KnowledgeBase:
         return frozenset(words)
 
 
-def iter_tests(condition: Condition) -> Iterable[FieldTest]:
-    """Yield every field test in a condition tree."""
-    if isinstance(condition, FieldTest):
-        yield condition
-    elif isinstance(condition, (All, AnyOf)):
-        for item in condition.items:
-            yield from iter_tests(item)
-
-
-def _iter_derived(condition: Condition) -> Iterable[str]:
-    if isinstance(condition, Derived):
-        yield condition.id
-    elif isinstance(condition, (All, AnyOf)):
-        for item in condition.items:
-            yield from _iter_derived(item)
-
-
 # ---------------------------------------------------------------- three-valued evaluation
-
-
-def field_truth(test: FieldTest, facts: Mapping[str, Any]) -> Truth:
-    """Evaluate one test: True, False, or None when the field is unknown."""
-    if test.field not in facts:
-        return None
-    return OPERATORS[test.op].decide(facts[test.field], test.value)
-
-Evaluator = Callable[[Mapping[str, Any], Mapping[str, Truth]], Truth]
-
-
-def compile_truth(condition: Condition) -> Evaluator:
-    """Compile a condition into a closure that evaluates it in Kleene's three-valued logic.
-
-    A test on an unknown field is None (undecided); `all` is False as soon as one part is False,
-    `any` is True as soon as one part is True, and otherwise either is None if a part is undecided.
-    """
-    if isinstance(condition, FieldTest):
-        path, decide, expected = condition.field, OPERATORS[condition.op].decide, condition.value
-
-        def test(facts: Mapping[str, Any], derived: Mapping[str, Truth]) -> Truth:
-            return decide(facts[path], expected) if path in facts else None
-
-        return test
-    if isinstance(condition, Derived):
-        name = condition.id
-        return lambda facts, derived: derived.get(name)
-    parts = tuple(compile_truth(item) for item in condition.items)
-    decisive = isinstance(condition, AnyOf)  # the value that settles the whole: True for any, False for all
-
-    def combined(facts: Mapping[str, Any], derived: Mapping[str, Truth]) -> Truth:
-        result: Truth = not decisive
-        for part in parts:
-            value = part(facts, derived)
-            if value is decisive:
-                return decisive
-            if value is None:
-                result = None
-        return result
-
-    return combined
-
-
-Walker = Callable[[Mapping[str, Any], Mapping[str, Truth], set[str], set[str]], None]
-
-
-def compile_walker(condition: Condition, kb: KnowledgeBase) -> Walker:
-    """Compile the search for open fields of a condition (docs/knowledge-model.md) into closures.
-
-    The walker collects the unknown fields read by undecided parts of an undecided condition,
-    descending only into undecided sub-conditions, and through undecided derived facts into theirs.
-    """
-    if isinstance(condition, FieldTest):
-        path = condition.field
-
-        def test(facts: Mapping[str, Any], status: Mapping[str, Truth], found: set[str], visited: set[str]) -> None:
-            if path not in facts:
-                found.add(path)
-
-        return test
-    if isinstance(condition, Derived):
-        name = condition.id
-
-        def derived(facts: Mapping[str, Any], status: Mapping[str, Truth], found: set[str], visited: set[str]) -> None:
-            if status.get(name) is None and name not in visited:
-                visited.add(name)
-                kb.gap_walkers[name](facts, status, found, visited)
-
-        return derived
-    assert isinstance(condition, (All, AnyOf))
-    parts = tuple((compile_truth(item), compile_walker(item, kb)) for item in condition.items)
-
-    def combined(facts: Mapping[str, Any], status: Mapping[str, Truth], found: set[str], visited: set[str]) -> None:
-        for evaluate, walk in parts:
-            if evaluate(facts, status) is None:
-                walk(facts, status, found, visited)
-
-    return combined
 
 
 def evaluate_all(kb: KnowledgeBase, facts: Mapping[str, Any]) -> dict[str, Truth]:
     """Return the three-valued status of every rule's firing condition for the given known facts."""
-    status: dict[str, Truth] = {}
-    for rule_id, evaluator in kb.evaluators:
-        status[rule_id] = evaluator(facts, status)
-    return status
+    return kb.status_of(facts, {})
 
 
 def evaluate_with(kb: KnowledgeBase, facts: Mapping[str, Any], status: Mapping[str, Truth], path: str) -> dict[str, Truth]:

@@ -11,20 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .conditions import Truth, Walker
 from .engine import Firing, Inference
-from .knowledge import (
-    DIMENSIONS,
-    PRIORITIES,
-    STAGES,
-    Condition,
-    Derived,
-    FieldTest,
-    KnowledgeBase,
-    Rule,
-    Truth,
-    evaluate_all,
-    field_truth,
-)
+from .knowledge import DIMENSIONS, PRIORITIES, STAGES, KnowledgeBase, Rule, evaluate_all
 from .region import Region, to_document
 
 MIN_DECIDED = 3  # a dimension's figure needs at least this many decided remedies (docs/knowledge-model.md)
@@ -33,6 +22,7 @@ _STAGE_RANK = {s: i for i, s in enumerate(STAGES)}
 # How much answering a question matters, by what it would decide: remedies by priority, next steps
 # half as much, patterns a little; used only to order the information gaps.
 _GAP_WEIGHT = {"critical": 8, "high": 6, "medium": 4, "low": 2}
+_SHARED_REASONS = 4096  # reasons kept for reuse across regions, per knowledge base
 
 
 @dataclass(frozen=True)
@@ -303,37 +293,36 @@ class Verdict:
 # ---------------------------------------------------------------- reasons
 
 
-def _reasons(condition: Condition, kb: KnowledgeBase, facts: Mapping[str, Any], derived: Mapping[str, Finding], cache: dict[str, Reason]) -> list[Reason]:
-    """The parts of a condition that hold, as reasons (only called on conditions that hold)."""
-    if isinstance(condition, FieldTest):
-        if field_truth(condition, facts) is not True:
-            return []
-        path = condition.field
-        if path not in cache:
-            field = kb.vocabulary.fields[path]
-            value = facts[path]
-            cache[path] = Reason(f"{field.label}: {field.describe(value)}", field=path, value=value)
-        return [cache[path]]
-    if isinstance(condition, Derived):
-        finding = derived.get(condition.id)
-        if finding is None:
-            return []
-        return [Reason(finding.rule.title, derived=condition.id, because=finding.because)]
+def _reasons(kb: KnowledgeBase, rule: Rule, facts: Mapping[str, Any], derived: Mapping[str, Finding], cache: dict[Any, Reason]) -> tuple[Reason, ...]:
+    """Why a rule that fired holds: the tests in its condition that hold and the derived facts it
+    reads that hold, in the order written, each field or fact once. `cache` keeps this region's reasons."""
     reasons: list[Reason] = []
-    for item in condition.items:
-        reasons.extend(_reasons(item, kb, facts, derived, cache))
-    return reasons
+    for key in dict.fromkeys(kb.holding[rule.id](facts, derived)):
+        reason = cache.get(key)
+        if reason is None:
+            if type(key) is str:
+                reason = _field_reason(kb, key, facts[key])
+            else:
+                finding = derived[key[1]]
+                reason = Reason(finding.rule.title, derived=key[1], because=finding.because)
+            cache[key] = reason
+        reasons.append(reason)
+    return tuple(reasons)
 
 
-def _unique(reasons: list[Reason]) -> tuple[Reason, ...]:
-    seen: set[tuple[str | None, str | None]] = set()
-    result = []
-    for reason in reasons:
-        key = (reason.field, reason.derived)
-        if key not in seen:
-            seen.add(key)
-            result.append(reason)
-    return tuple(result)
+def _field_reason(kb: KnowledgeBase, path: str, value: Any) -> Reason:
+    """The reason a known field gives (shared by every region with the same answer, up to a bound)."""
+    shared = type(value) is not list  # a list answer is not hashable: built for each region
+    known = _tables(kb).reasons
+    reason = known.get((path, type(value), value)) if shared else None
+    if reason is None:
+        field = kb.vocabulary.fields[path]
+        reason = Reason(f"{field.label}: {field.describe(value)}", field=path, value=value)
+        if shared:
+            if len(known) >= _SHARED_REASONS:
+                known.clear()
+            known[path, type(value), value] = reason
+    return reason
 
 
 # ---------------------------------------------------------------- the verdict
@@ -357,12 +346,12 @@ def build_verdict(kb: KnowledgeBase, region: Region, inference: Inference, statu
     facts = region.facts
     status = status if status is not None else evaluate_all(kb, facts)
     fired = set(inference.fired)
-    cache: dict[str, Reason] = {}
+    cache: dict[Any, Reason] = {}
     derived: dict[str, Finding] = {}
     for rule in kb.derived_order:
         if rule.id in fired:
-            derived[rule.id] = Finding(rule, _unique(_reasons(rule.when, kb, facts, derived, cache)))
-    patterns = tuple(Finding(r, _unique(_reasons(r.when, kb, facts, derived, cache))) for r in kb.of_category("pattern") if r.id in fired)
+            derived[rule.id] = Finding(rule, _reasons(kb, rule, facts, derived, cache))
+    patterns = tuple(Finding(r, _reasons(kb, r, facts, derived, cache)) for r in kb.of_category("pattern") if r.id in fired)
 
     fired_recs = [r for r in kb.recommendations if r.id in fired]
     fired_ids = {r.id for r in fired_recs}
@@ -386,7 +375,7 @@ def build_verdict(kb: KnowledgeBase, region: Region, inference: Inference, statu
     plan: list[Recommendation] = []
     for step, rule in enumerate(kept, start=1):
         variant, advice = choose_variant(kb, rule, facts, status)
-        because = _unique(_reasons(rule.when, kb, facts, derived, cache))
+        because = _reasons(kb, rule, facts, derived, cache)
         plan.append(Recommendation(rule, because, variant, advice, step, tuple(notes.get(rule.id, ()))))
 
     scores, in_place = _scores(kb, facts, status, dropped)
@@ -415,11 +404,12 @@ def _scores(kb: KnowledgeBase, facts: Mapping[str, Any], status: Mapping[str, Tr
     """Scores per dimension and the remedies already in place (applicable, no deficit)."""
     counts: dict[str, list[int]] = {d: [0, 0, 0, 0] for d in DIMENSIONS}  # fired, met, not applicable, undecided
     in_place: list[Rule] = []
+    truths = kb.remedy_status(facts, dict(status))
     for rule, applies, deficit in kb.remedy_parts:
         if rule.id in superseded:
             continue
-        applies_now = True if applies is None else applies(facts, status)
-        deficit_now = deficit(facts, status)
+        applies_now = True if applies is None else truths[applies]
+        deficit_now = truths[deficit]
         row = counts[str(rule.dimension)]
         if applies_now is False:
             row[2] += 1
@@ -445,41 +435,74 @@ def _scores(kb: KnowledgeBase, facts: Mapping[str, Any], status: Mapping[str, Tr
 
 def find_gaps(kb: KnowledgeBase, facts: Mapping[str, Any], status: Mapping[str, Truth]) -> tuple[Gap, ...]:
     """Unknown fields whose answer would decide an undecided rule, most consequential first."""
-    deciders: dict[str, list[Rule]] = {}
-    walkers = kb.gap_walkers
-    for rule in kb.rules:
-        if status.get(rule.id) is not None:
-            continue
-        found: set[str] = set()
-        walkers[rule.id](facts, status, found, set())
-        for path in found:
-            deciders.setdefault(path, []).append(rule)
+    tables = _tables(kb)
+    deciders: dict[str, list[_GapRule]] = {}
+    for rule, walk in tables.rules:
+        if status.get(rule.id) is None:
+            found: set[str] = set()
+            walk(facts, status, found, set())
+            for path in found:
+                deciders.setdefault(path, []).append(rule)
+    preconditions = kb.ask_when_truth
+    fields = kb.vocabulary.fields
     ranked: list[tuple[int, int, Gap]] = []
-    order, weights, ranks = _gap_tables(kb)
     for path, rules in deciders.items():
-        field = kb.vocabulary.fields[path]
-        if field.computed:
+        order = tables.order.get(path)
+        if order is None:  # a computed field: panel combination writes it, nobody is asked
             continue
-        precondition = kb.ask_when_truth.get(path)
+        precondition = preconditions.get(path)
         if precondition is not None and precondition(facts, status) is not True:
             continue
-        weight = sum(weights[r.id] for r in rules)
-        shown = sorted(rules, key=lambda r: ranks[r.id])
-        titles = tuple(r.title for r in shown if r.category == "recommendation") or tuple(r.title for r in shown)
-        ranked.append((-weight, order[path], Gap(path, field.label, field.question, field.asked, tuple(r.id for r in shown), titles)))
-    return tuple(g for _, _, g in sorted(ranked, key=lambda item: (item[0], item[1])))
+        rules.sort(key=_by_rank)
+        titles = tuple(r.title for r in rules if r.recommendation) or tuple(r.title for r in rules)
+        field = fields[path]
+        ranked.append((-sum(r.weight for r in rules), order, Gap(path, field.label, field.question, field.asked, tuple(r.id for r in rules), titles)))
+    ranked.sort(key=_by_weight_and_order)
+    return tuple(gap for _, _, gap in ranked)
 
 
-def _gap_tables(kb: KnowledgeBase) -> tuple[dict[str, int], dict[str, int], dict[str, tuple[int, int, int, int]]]:
-    """Per knowledge base, once: field order, each rule's weight for gap ordering, and its rank."""
-    tables = kb.__dict__.get("_gap_tables")  # kept on the (frozen) knowledge base, like its cached properties
+@dataclass(frozen=True)
+class _GapRule:
+    """What ranking the information gaps needs of one rule."""
+
+    id: str
+    title: str
+    recommendation: bool
+    weight: int  # how much deciding it matters
+    rank: int  # its position when rules are listed by importance
+
+
+@dataclass(frozen=True)
+class _Tables:
+    """What building verdicts keeps per knowledge base."""
+
+    rules: tuple[tuple[_GapRule, Walker], ...]  # for the gaps, in definition order
+    order: dict[str, int]  # each field that can be asked: its position in the vocabulary
+    reasons: dict[tuple[str, type, Any], Reason]  # the reason each (field, answer) gives
+
+
+def _by_rank(rule: _GapRule) -> int:
+    return rule.rank
+
+
+def _by_weight_and_order(item: tuple[int, int, Gap]) -> tuple[int, int]:
+    return item[0], item[1]
+
+
+def _tables(kb: KnowledgeBase) -> _Tables:
+    """Per knowledge base, once: each rule's gap weight and rank, each askable field's order, and
+    the reasons given so far."""
+    tables = kb.caches.get("verdict")
     if tables is None:
-        tables = (
-            {path: i for i, path in enumerate(kb.vocabulary.fields)},
-            {r.id: _gap_weight(r) for r in kb.rules},
-            {r.id: _importance(r) for r in kb.rules},
+        rank = {r.id: i for i, r in enumerate(sorted(kb.rules, key=_importance))}  # stable: ties keep definition order
+        walkers = kb.gap_walkers
+        tables = _Tables(
+            tuple((_GapRule(r.id, r.title, r.category == "recommendation", _gap_weight(r), rank[r.id]), walkers[r.id]) for r in kb.rules),
+            {path: i for i, (path, f) in enumerate(kb.vocabulary.fields.items()) if not f.computed},
+            {},
         )
-        kb.__dict__["_gap_tables"] = tables
+        kb.caches["verdict"] = tables
+    assert isinstance(tables, _Tables)
     return tables
 
 

@@ -68,6 +68,10 @@ class Field:
         """The allowed values of a choice or choices field."""
         return tuple(c.value for c in self.choices)
 
+    @functools.cached_property
+    def _labels(self) -> dict[str, str]:
+        return {c.value: c.label for c in self.choices}
+
     def choice(self, value: str) -> Choice | None:
         """Return the Choice for `value`, if it is one."""
         for c in self.choices:
@@ -88,8 +92,7 @@ class Field:
                 return "none"
             return ", ".join(self.describe(v) for v in value)
         if self.choices and isinstance(value, str):
-            found = self.choice(value)
-            return found.label if found else value
+            return self._labels.get(value, value)
         if isinstance(value, int):
             return f"{value:,}"
         return str(value)
