@@ -30,6 +30,8 @@ from .operators import OPERATORS, list_count
 
 _SENTINEL = "__done__"
 _RESULT_OBSERVED = 2  # identical fact asserted twice in a session: we never do it
+_encode = json.JSONEncoder(ensure_ascii=False).encode  # one encoder: json.dumps with options builds one per call
+_decode_at = json.JSONDecoder().raw_decode  # decodes the one JSON value that starts at an index
 _names = itertools.count(1)
 
 
@@ -135,8 +137,9 @@ class Engine:
         self._definitions = json.dumps(definitions, ensure_ascii=False, sort_keys=True)
         # What each durable rule joins, for the trace: known from the definitions, so the action
         # loop never decodes the matched facts (durable sends them in full with every action).
-        self._matched = {
-            name: tuple(sorted("derived:" + p[k]["$and"][1]["name"] if k.startswith("d") else "region" for p in spec["all"] for k in p))
+        # name -> (rule id, facts joined), so the action loop reads both from the name durable reports.
+        self._rules = {
+            name: (name.rsplit("#", 1)[0], tuple(sorted("derived:" + p[k]["$and"][1]["name"] if k.startswith("d") else "region" for p in spec["all"] for k in p)))
             for name, spec in definitions.items()
         }
         self._layout = _layout(kb)
@@ -181,7 +184,7 @@ class Engine:
             return Inference(tuple(fired), tuple(f for f in trace if f.rule != _SENTINEL))
 
     def _assert(self, handle: int, fact: dict[str, Any]) -> int:
-        code, state = _durable.assert_fact(handle, json.dumps(fact, ensure_ascii=False))
+        code, state = _durable.assert_fact(handle, _encode(fact))
         if code == _RESULT_OBSERVED:
             raise EngineError(f"engine: fact asserted twice in one session: {fact}")
         return int(state)
@@ -191,10 +194,11 @@ class Engine:
         result = _durable.start_action_for_state(handle, state)
         message = result[1] if result else None
         while message:
-            # The message is {"<durable rule name>": {matched facts}}; rule names are plain ids.
-            name = message[2 : message.index('"', 2)]
-            rule_id = name.rsplit("#", 1)[0]
-            trace.append(Firing(len(trace) + 1, rule_id, self._matched[name]))
+            # The message is the JSON object {"<durable rule name>": {matched facts}}: its first key
+            # names the rule (the matched facts are known from the definitions, so never decoded).
+            name = _decode_at(message, 1)[0]
+            rule_id, matched = self._rules[name]
+            trace.append(Firing(len(trace) + 1, rule_id, matched))
             if rule_id != _SENTINEL and rule_id not in fired:
                 fired[rule_id] = None
                 if rule_id in self._derived:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import difflib
 import json
 import os
-import re
 import stat
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -152,15 +151,16 @@ def _check_leaf(checker: _Checker, f: Field, value: Any) -> Any:
         return None
     items: list[str] = []
     valid = True
+    choices = f.type == "choices"
+    allowed = f.allowed if choices else ()
     for index, item in enumerate(value):
-        item_path = f"{path}[{index}]"
         checked: str | None
-        if f.type == "choices":
-            checked = _check_choice(checker, f, item_path, item)
-        elif isinstance(item, str) and re.fullmatch(f.pattern or r".+", item):
+        if choices:
+            checked = item if type(item) is str and item in allowed else _check_choice(checker, f, f"{path}[{index}]", item)
+        elif isinstance(item, str) and f.word_pattern.fullmatch(item):
             checked = item
         else:
-            checker.fail(item_path, f"{show(item)} is not a lower-case word (letters, digits, underscores), e.g. textile.")
+            checker.fail(f"{path}[{index}]", f"{show(item)} is not a lower-case word (letters, digits, underscores), e.g. textile.")
             checked = None
         if checked is None:
             valid = False
@@ -170,9 +170,9 @@ def _check_leaf(checker: _Checker, f: Field, value: Any) -> Any:
 
 
 def _check_choice(checker: _Checker, f: Field, path: str, value: Any) -> str | None:
-    allowed = list(f.allowed)
-    if isinstance(value, str) and value in allowed:
+    if isinstance(value, str) and value in f.allowed:
         return value
+    allowed = list(f.allowed)
     hint = ""
     if isinstance(value, bool):
         hint = " YAML reads unquoted yes/no/on/off as true/false."
@@ -195,7 +195,6 @@ def validate(data: Any, vocabulary: Vocabulary | None = None) -> tuple[dict[str,
         checker.fail("", f"the document is {_kind(data)}, not a mapping of fields. Start it with a line like `name: Ota ward`.")
         return facts, checker.problems
     groups = vocab.groups
-    top_fields = [f.path for f in vocab.file_fields if "." not in f.path]
     for key, value in data.items():
         key_text = str(key)
         if key_text == PANEL:
@@ -212,7 +211,7 @@ def validate(data: Any, vocabulary: Vocabulary | None = None) -> tuple[dict[str,
                 if checked is not None:
                     facts[key_text] = checked
         else:
-            options = top_fields + list(groups)
+            options = [f.path for f in vocab.file_fields if "." not in f.path] + list(groups)
             checker.fail(key_text, f"is not a known field.{_suggest(key_text, options)} Allowed: {', '.join(options)}.")
     if "name" not in facts and not any(p.path == "name" for p in checker.problems):
         where = "name" if "name" in data else ""

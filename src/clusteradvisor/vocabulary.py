@@ -9,6 +9,7 @@ fields, so that the rules and the validator see one vocabulary.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -63,7 +64,7 @@ class Field:
         """Whether panel combination writes this field (a region file may not)."""
         return self.view == "computed"
 
-    @property
+    @functools.cached_property
     def allowed(self) -> tuple[str, ...]:
         """The allowed values of a choice or choices field."""
         return tuple(c.value for c in self.choices)
@@ -71,6 +72,11 @@ class Field:
     @functools.cached_property
     def _labels(self) -> dict[str, str]:
         return {c.value: c.label for c in self.choices}
+
+    @functools.cached_property
+    def word_pattern(self) -> re.Pattern[str]:
+        """What each item of a words field must match."""
+        return re.compile(self.pattern or r".+")
 
     def choice(self, value: str) -> Choice | None:
         """Return the Choice for `value`, if it is one."""
