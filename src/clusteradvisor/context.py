@@ -133,11 +133,12 @@ def _gap_item(kb: KnowledgeBase, gap: Gap, effects: list[str] | None = None) -> 
     }
 
 
-def gap_effects(kb: KnowledgeBase, verdict: Verdict, gap: Gap) -> list[str]:
+def gap_effects(kb: KnowledgeBase, verdict: Verdict, gap: Gap, now: set[str] | None = None) -> list[str]:
     """What each answer to an open question would add to the plan, in plain words.
 
     Answering never removes advice that already applies (no rule has a negation), so each answer is
-    described by the recommendations it would add.
+    described by the recommendations it would add. `now`: the ids of the recommendations that fired
+    (computed from the verdict when not given).
     """
     field = kb.vocabulary.fields[gap.field]
     if field.type == "boolean":
@@ -148,7 +149,8 @@ def gap_effects(kb: KnowledgeBase, verdict: Verdict, gap: Gap) -> list[str]:
         return []
     facts = dict(verdict.region.facts)
     base = verdict.status
-    now = {r.id for r in verdict.recommendations} | {s.rule.id for s in verdict.superseded}
+    if now is None:
+        now = _fired_recommendations(verdict)
     # Only the rules that read the field can change; a recommendation that holds already is in the plan.
     readers = _reading_recommendations(kb, gap.field)
     lines: list[str] = []
@@ -162,6 +164,10 @@ def gap_effects(kb: KnowledgeBase, verdict: Verdict, gap: Gap) -> list[str]:
         else:
             lines.append(f"if {label}: no further advice")
     return lines if any(not line.endswith("no further advice") for line in lines) else []
+
+
+def _fired_recommendations(verdict: Verdict) -> set[str]:
+    return {r.rule.id for r in verdict.recommendations} | {s.rule.id for s in verdict.superseded}
 
 
 def _reading_recommendations(kb: KnowledgeBase, path: str) -> tuple[Rule, ...]:
@@ -291,7 +297,7 @@ def memo_context(verdict: Verdict, show_respondents: bool = False) -> dict[str, 
     """The content every memo format shares (templates only lay it out)."""
     kb = verdict.kb
     region = verdict.region
-    steps = {r.id: (r.step, r.rule.title) for r in verdict.recommendations}
+    steps = {r.rule.id: (r.step, r.rule.title) for r in verdict.recommendations}
     static = _static_items(kb)
     plan = [_item(r, steps, static) for r in verdict.remedies]
     next_steps = [_item(r, steps, static) for r in verdict.next_steps]
@@ -305,7 +311,8 @@ def memo_context(verdict: Verdict, show_respondents: bool = False) -> dict[str, 
         {"title": p.rule.title, "case": p.rule.case, "peers": list(p.rule.peers), "meaning": p.rule.meaning, "because": [reason_text(r) for r in p.because], "source": p.rule.source}
         for p in verdict.patterns
     ]
-    gaps = [_gap_item(kb, g, gap_effects(kb, verdict, g) if i < BRIEF_GAPS else None) for i, g in enumerate(verdict.gaps)]
+    fired = _fired_recommendations(verdict)
+    gaps = [_gap_item(kb, g, gap_effects(kb, verdict, g, fired) if i < BRIEF_GAPS else None) for i, g in enumerate(verdict.gaps)]
     role = verdict.respondent_role
     migration = None
     if region.migration is not None:

@@ -271,11 +271,14 @@ class KnowledgeBase:
                 table[path].append(rule.id)
         return {path: tuple(ids) for path, ids in table.items()}
 
-    @functools.cached_property
-    def dependents(self) -> dict[str, tuple[tuple[str, Evaluator], ...]]:
-        """For each field, the rules whose status can change with it (through derived facts too), in
-        evaluation order: re-evaluating just these answers "what if this field were known?" cheaply."""
-        return {path: tuple((rule_id, ev) for rule_id, ev in self.evaluators if path in self.reads[rule_id]) for path in self.vocabulary.fields}
+    def what_if(self, path: str) -> Status:
+        """The rules whose status can change with `path` (through derived facts too), compiled into one
+        function `(facts, status) -> status` that re-evaluates just those, in evaluation order."""
+        table: dict[str, Status] = self.caches.setdefault("what_if", {})
+        function = table.get(path)
+        if function is None:
+            function = table[path] = compile_status((rule.id, rule.when) for rule in self.evaluation_order if path in self.reads[rule.id])
+        return function
 
     @functools.cached_property
     def industry_words_read(self) -> frozenset[str]:
@@ -300,10 +303,7 @@ def evaluate_all(kb: KnowledgeBase, facts: Mapping[str, Any]) -> dict[str, Truth
 def evaluate_with(kb: KnowledgeBase, facts: Mapping[str, Any], status: Mapping[str, Truth], path: str) -> dict[str, Truth]:
     """The status of every rule after `path` changed in `facts`, given the status before (only the
     rules that read it, directly or through derived facts, are evaluated again)."""
-    updated = dict(status)
-    for rule_id, evaluator in kb.dependents[path]:
-        updated[rule_id] = evaluator(facts, updated)
-    return updated
+    return kb.what_if(path)(facts, dict(status))
 
 
 # ---------------------------------------------------------------- loading and checking

@@ -275,17 +275,17 @@ def _check_group(checker: _Checker, vocab: Vocabulary, group: str, value: Any, f
     if not isinstance(value, dict):
         checker.fail(group, f"{show(value)} is {_kind(value)}, expected a mapping of {', '.join(members)}.")
         return
+    fields = vocab.member_fields[group]
     for key, item in value.items():
-        path = f"{group}.{key}"
-        f = vocab.fields.get(path)
-        if f is None or f.computed:
-            checker.fail(path, f"is not a known field.{_suggest(str(key), members)} Allowed under {group}: {', '.join(members)}.")
+        f = fields.get(key)
+        if f is None:
+            checker.fail(f"{group}.{key}", f"is not a known field.{_suggest(str(key), members)} Allowed under {group}: {', '.join(members)}.")
             continue
-        if _is_unknown(item):
+        if item is None or item == UNKNOWN:
             continue
         checked = _check_leaf(checker, f, item)
         if checked is not None:
-            facts[path] = checked
+            facts[f.path] = checked
 
 
 def _located(shown: str, line: int | None, path: str, message: str) -> str:

@@ -137,6 +137,11 @@ class Vocabulary:
         return tuple(dict.fromkeys(p.split(".")[0] for p, f in self.fields.items() if "." in p and not f.computed))
 
     @functools.cached_property
+    def member_fields(self) -> dict[str, dict[str, Field]]:
+        """For each group of a region file, its fields by the key they have inside the group."""
+        return {group: {leaf: self.fields[f"{group}.{leaf}"] for leaf in leaves} for group, leaves in self.members.items()}
+
+    @functools.cached_property
     def members(self) -> dict[str, list[str]]:
         """For each group of a region file, the keys it may hold (for messages), in vocabulary order."""
         table: dict[str, list[str]] = {group: [] for group in self.groups}
