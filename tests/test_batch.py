@@ -821,6 +821,20 @@ def test_panels_group_deterministically_and_identically_across_jobs(tmp_path: Pa
     assert tree(tmp_path / "one") == tree(tmp_path / "two")
 
 
+def test_respondents_files_read_in_worker_processes_group_as_in_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for n in range(3):
+        for path in PANEL_FOLDER.glob("*.yaml"):
+            write(tmp_path / "in" / f"town-{n}" / path.name, path.read_text(encoding="utf-8").replace("name: Higashi Osaka", f"name: Town {n}"))
+    write(tmp_path / "in" / "town-0" / "stray.yaml", (PANEL_FOLDER / "firm-2.yaml").read_text(encoding="utf-8").replace("Higashi Osaka", "Elsewhere"))
+    one, one_shown = run([tmp_path / "in"], tmp_path / "one", jobs=1)
+    monkeypatch.setattr(batch_run, "PEEKS_PER_PROCESS", 1)  # read the candidates in the pool, few as they are
+    two, two_shown = run([tmp_path / "in"], tmp_path / "two", jobs=2)
+    assert (one.assessed, one.failed, one.files) == (two.assessed, two.failed, two.files) == (4, 0, 10)
+    assert tree(tmp_path / "one") == tree(tmp_path / "two")
+    note = "respondents' files name 2 different regions (Elsewhere: 1 file; Town 0: 3 files)"
+    assert note in one_shown and note in two_shown
+
+
 def test_a_name_mismatch_in_a_panel_folder_is_reported_not_merged(cli: Callable[..., Result], tmp_path: Path) -> None:
     folder = tmp_path / "in"
     for path in PANEL_FOLDER.glob("*.yaml"):

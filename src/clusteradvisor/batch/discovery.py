@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from ..errors import RegionError
@@ -103,7 +103,7 @@ def region_files(inputs: Iterable[str]) -> Iterator[Found]:
 PEEK_BYTES = 1_000_000  # files larger than this are collections of regions, never one respondent's answers
 
 
-def _respondent_region(path: str) -> tuple[str, str] | None:
+def respondent_region(path: str) -> Peeked:
     """(region name, role) when `path` holds one region with a respondent; None otherwise (cheaply)."""
     try:
         if os.path.getsize(path) > PEEK_BYTES:
@@ -124,20 +124,21 @@ def _respondent_region(path: str) -> tuple[str, str] | None:
     return regions[0].name, str(regions[0].facts["respondent.role"])
 
 
-def group_panels(found: list[Found], by: str = "folder") -> tuple[list[Found], list[str]]:
+Peeked = tuple[str, str] | None  # (region name, role) of a respondent's file
+Peek = Callable[[Callable[[str], Peeked], list[str]], Iterable[Peeked]]
+
+
+def group_panels(found: list[Found], by: str = "folder", peek_all: Peek = map) -> tuple[list[Found], list[str]]:
     """Gather respondents' files about one region into panels; return the inputs and notes to show.
 
     Files that carry `respondent` and share a `name` form one panel: within one folder (by="folder"),
     or across all inputs (by="name"). A panel takes the place of its first file. When one folder's
     respondent files name different regions, each name is a panel (or a single file) of its own and
-    a note says so: files are never merged across names.
+    a note says so: files are never merged across names. `peek_all(respondent_region, paths)`
+    reads the files (the built-in `map`, or a process pool's, which gives the same results).
     """
-    answers: dict[str, tuple[str, str]] = {}
-    for item in found:
-        if not item.problem:
-            peeked = _respondent_region(item.path)
-            if peeked is not None:
-                answers[item.path] = peeked
+    paths = [item.path for item in found if not item.problem]
+    answers = {path: peeked for path, peeked in zip(paths, peek_all(respondent_region, paths), strict=True) if peeked is not None}
     groups: dict[tuple[str, str], list[str]] = {}
     for path, (name, _) in answers.items():
         key = (os.path.dirname(path) if by == "folder" else "", name)

@@ -202,10 +202,7 @@ def _ordered(units: Iterator[tuple[Task, ...]], job: Job, jobs: int) -> Generato
             for task in unit:
                 yield task, worker.run_task(job, task)
         return
-    # fork lets workers inherit the loaded rule base and the compiled template.
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=worker.worker_started)
+    pool = ProcessPoolExecutor(jobs, mp_context=_fork_context(), initializer=worker.worker_started)
     window: deque[tuple[tuple[Task, ...], Future[list[list[Outcome]]]]] = deque()
     try:
         for unit in units:
@@ -276,7 +273,7 @@ def run_batch(
             raise FormatError(f"format {fmt!r} is not one of {', '.join(FORMATS)}.")
         check_template(fmt, templates)  # a broken template fails once, before any work
         kb = default_advisor().kb  # loaded before workers fork, so each inherits it
-        found, notes = group_panels(list(region_files(inputs)), panel_by)
+        found, notes = _group_panels(list(region_files(inputs)), panel_by, jobs)
         for note in notes:
             emit(Notice(note))
         unusable = sum(1 for f in found if f.problem)
@@ -318,6 +315,29 @@ def run_batch(
         return BatchResult(folder, files, assessed, failed, time.monotonic() - start, interrupted=True, unusable=unusable)
     assert summary is not None
     return BatchResult(folder, files, summary.assessed, summary.failed, time.monotonic() - start, unusable=unusable)
+
+
+PEEKS_PER_PROCESS = 200  # respondents' files worth reading in worker processes (each is parsed)
+
+
+def _group_panels(found: list[Found], panel_by: str, jobs: int) -> tuple[list[Found], list[str]]:
+    """Group respondents' files into panels, reading the candidates in `jobs` processes when many."""
+    workers = min(jobs, cpu_count())
+    if workers == 1 or len(found) < PEEKS_PER_PROCESS * 2:
+        return group_panels(found, panel_by)
+    pool = ProcessPoolExecutor(workers, mp_context=_fork_context(), initializer=worker.worker_started)
+    try:
+        return group_panels(found, panel_by, lambda peek, paths: pool.map(peek, paths, chunksize=64))
+    except BrokenProcessPool:
+        raise WorkerError("batch: a worker process stopped abruptly while reading the files; run again with --jobs 1. Please report this.") from None
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # after Ctrl-C: queued reading is dropped
+
+
+def _fork_context() -> Any:
+    """fork where the system has it: workers inherit the loaded rule base and compiled template."""
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else None)
 
 
 def _small(found: Found) -> bool:
