@@ -120,12 +120,16 @@ def _static_items(kb: KnowledgeBase) -> dict[str, dict[str, Any]]:
     return table
 
 
+@functools.lru_cache(maxsize=256)
+def _ask(asked: tuple[str, ...]) -> str:
+    return ", ".join(ROLE_PLURALS[r] for r in asked) if asked else "the file's author"
+
+
 def _gap_item(kb: KnowledgeBase, gap: Gap, effects: list[str] | None = None) -> dict[str, Any]:
-    asked = [ROLE_PLURALS[r] for r in gap.asked]
     return {
         "label": gap.label,
         "question": gap.question,
-        "ask": ", ".join(asked) if asked else "the file's author",
+        "ask": _ask(gap.asked),
         "decides": [_lower_first(t) for t in gap.titles],
         "reason": gap.reason,
         "reason_label": GAP_REASONS.get(gap.reason, gap.reason),

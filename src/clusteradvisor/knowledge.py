@@ -157,7 +157,11 @@ class KnowledgeBase:
 
     def of_category(self, category: str) -> tuple[Rule, ...]:
         """Rules of one category, in definition order."""
-        return tuple(r for r in self.rules if r.category == category)
+        return self._categories.get(category, ())
+
+    @functools.cached_property
+    def _categories(self) -> dict[str, tuple[Rule, ...]]:
+        return {category: tuple(r for r in self.rules if r.category == category) for category in CATEGORIES}
 
     @functools.cached_property
     def recommendations(self) -> tuple[Rule, ...]:
