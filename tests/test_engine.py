@@ -225,8 +225,8 @@ def test_a_failure_inside_the_action_loop_is_raised_not_swallowed(monkeypatch: p
     expected = engine.infer(facts)
     original = Engine._assert
 
-    def broken(self: Engine, handle: int, fact: dict[str, Any]) -> int:
-        if fact.get("t") == "derived":
+    def broken(self: Engine, handle: int, fact: str) -> int:
+        if json.loads(fact)["t"] == "derived":
             raise RuntimeError("boom")
         return original(self, handle, fact)
 

@@ -19,7 +19,6 @@ import json
 import os
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import durable_rules_engine as _durable
@@ -27,6 +26,7 @@ import durable_rules_engine as _durable
 from .errors import EngineError
 from .knowledge import All, AnyOf, Condition, Derived, FieldTest, KnowledgeBase, Rule
 from .operators import OPERATORS, list_count
+from .records import record
 
 _SENTINEL = "__done__"
 _RESULT_OBSERVED = 2  # identical fact asserted twice in a session: we never do it
@@ -43,7 +43,7 @@ class Firing(NamedTuple):
     matched: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@record
 class Inference:
     """What the engine concluded for one region: rule ids that fired, and the trace."""
 
@@ -143,7 +143,8 @@ class Engine:
             for name, spec in definitions.items()
         }
         self._layout = _layout(kb)
-        self._derived = {r.id for r in kb.rules if r.category == "derived"}
+        # Each derived fact as JSON text up to its session id: {"t":"derived","name":"<id>","sid":
+        self._derived = {r.id: '{"t":"derived","name":' + _encode(r.id) + ',"sid":' for r in kb.rules if r.category == "derived"}
         self._lock = threading.Lock()
         self._sids = itertools.count(1)
         self._handle: int | None = None
@@ -170,8 +171,8 @@ class Engine:
             try:
                 fact = region_fact(self._kb, facts, self._layout)
                 fact["sid"] = sid
-                self._run(handle, sid, fact, fired, trace)
-                self._run(handle, sid, {"t": "done", "sid": sid}, fired, trace)
+                self._run(handle, sid, _encode(fact), fired, trace)
+                self._run(handle, sid, f'{{"t":"done","sid":"{sid}"}}', fired, trace)
                 if not trace or trace[-1].rule != _SENTINEL:
                     raise EngineError("engine: the session ended before the sentinel rule ran.")
                 _durable.delete_state(handle, sid)
@@ -183,13 +184,14 @@ class Engine:
                 raise EngineError(f"engine: durable_rules failed on region facts ({type(err).__name__}: {err}).") from err
             return Inference(tuple(fired), tuple(f for f in trace if f.rule != _SENTINEL))
 
-    def _assert(self, handle: int, fact: dict[str, Any]) -> int:
-        code, state = _durable.assert_fact(handle, _encode(fact))
+    def _assert(self, handle: int, fact: str) -> int:
+        code, state = _durable.assert_fact(handle, fact)
         if code == _RESULT_OBSERVED:
             raise EngineError(f"engine: fact asserted twice in one session: {fact}")
         return int(state)
 
-    def _run(self, handle: int, sid: str, fact: dict[str, Any], fired: dict[str, None], trace: list[Firing]) -> None:
+    def _run(self, handle: int, sid: str, fact: str, fired: dict[str, None], trace: list[Firing]) -> None:
+        """Assert one fact (JSON text; a session id is digits) and run every action it leads to."""
         state = self._assert(handle, fact)
         result = _durable.start_action_for_state(handle, state)
         message = result[1] if result else None
@@ -201,8 +203,9 @@ class Engine:
             trace.append(Firing(len(trace) + 1, rule_id, matched))
             if rule_id != _SENTINEL and rule_id not in fired:
                 fired[rule_id] = None
-                if rule_id in self._derived:
-                    self._assert(handle, {"t": "derived", "name": rule_id, "sid": sid})
+                derived = self._derived.get(rule_id)
+                if derived is not None:
+                    self._assert(handle, f'{derived}"{sid}"}}')
             message = _durable.complete_and_start_action(handle, state)
 
 

@@ -14,6 +14,7 @@ import yaml
 
 from .errors import RegionError
 from .migrate import Migration, migrate_facts, rewrite_v1_text
+from .records import record
 from .safetext import FORBIDDEN_IN_TEXT, display_path, escape
 from .vocabulary import PANEL, TEXT_MAX, UNKNOWN, Field, Vocabulary, canonical_industries, load_vocabulary, load_vocabulary_v1
 from .yamlio import StreamError, load_documents
@@ -30,7 +31,7 @@ MAX_REGIONS = 10_000
 _CONTROL = FORBIDDEN_IN_TEXT
 
 
-@dataclass(frozen=True)
+@record
 class Region:
     """One validated region: the known facts by dotted path (unknown fields are absent)."""
 

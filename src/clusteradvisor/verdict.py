@@ -14,6 +14,7 @@ from typing import Any
 from .conditions import Truth, Walker
 from .engine import Firing, Inference
 from .knowledge import DIMENSIONS, PRIORITIES, STAGES, KnowledgeBase, Rule, evaluate_all
+from .records import record
 from .region import Region, to_document
 
 MIN_DECIDED = 3  # a dimension's figure needs at least this many decided remedies (docs/knowledge-model.md)
@@ -25,7 +26,7 @@ _GAP_WEIGHT = {"critical": 8, "high": 6, "medium": 4, "low": 2}
 _SHARED_REASONS = 4096  # reasons kept for reuse across regions, per knowledge base
 
 
-@dataclass(frozen=True)
+@record
 class Reason:
     """One fact behind a conclusion: an input field, or a derived fact traced to its own reasons."""
 
@@ -42,7 +43,7 @@ class Reason:
         return {"field": self.field, "value": self.value, "text": self.text}
 
 
-@dataclass(frozen=True)
+@record
 class Finding:
     """A derived fact or pattern that holds for the region, with the facts that made it hold."""
 
@@ -64,7 +65,7 @@ class Finding:
         return data
 
 
-@dataclass(frozen=True)
+@record
 class ConflictNote:
     """A declared conflict with a recommendation that comes earlier in the plan, and how to do both."""
 
@@ -72,7 +73,7 @@ class ConflictNote:
     reconcile: str
 
 
-@dataclass(frozen=True)
+@record
 class Recommendation:
     """A recommendation that fired and was not superseded: one step of the action plan."""
 
@@ -114,7 +115,7 @@ class Recommendation:
         }
 
 
-@dataclass(frozen=True)
+@record
 class Superseded:
     """A recommendation that fired but is covered by another that fired too."""
 
@@ -126,7 +127,7 @@ class Superseded:
         return {"id": self.rule.id, "by": self.by[0] if len(self.by) == 1 else list(self.by)}
 
 
-@dataclass(frozen=True)
+@record
 class ConflictFinding:
     """Two recommendations in the plan that pull in different directions, with the reconciliation."""
 
@@ -135,7 +136,7 @@ class ConflictFinding:
     reconcile: str
 
 
-@dataclass(frozen=True)
+@record
 class Gap:
     """An unknown field that would decide undecided rules if it were answered."""
 
@@ -152,7 +153,7 @@ class Gap:
         return {"field": self.field, "reason": self.reason, "label": self.label, "question": self.question, "asked": list(self.asked), "decides": list(self.decides)}
 
 
-@dataclass(frozen=True)
+@record
 class Score:
     """How one dimension of the paper's framework stands: status, and a figure over decided remedies."""
 
@@ -178,7 +179,7 @@ class Score:
         }
 
 
-@dataclass(frozen=True)
+@record
 class Verdict:
     """Everything the memo says about one region, as plain data."""
 

@@ -24,6 +24,7 @@ from yaml.events import (
     StreamEndEvent,
 )
 
+from .records import record
 from .safetext import escape
 
 # libyaml's C parser is ~9x faster than the pure-Python one; both construct with SafeConstructor.
@@ -140,7 +141,7 @@ class Problem:
     message: str
 
 
-@dataclass(frozen=True)
+@record
 class Document:
     """One YAML document as plain data, the line of every key path, and what was refused in it.
 
