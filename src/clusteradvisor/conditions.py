@@ -180,16 +180,21 @@ class _Source:
         return self.namespace
 
 
-def compile_truths(conditions: Mapping[K, Condition]) -> dict[K, Evaluator]:
-    """Compile conditions, each into a function `(facts, status) -> Truth` (status: derived facts' truth)."""
-    source = _Source()
+def _each(conditions: Mapping[K, Condition], filename: str, define: Callable[[_Source, str, Condition], list[str]], source: _Source | None = None) -> dict[K, Any]:
+    """Compile one function per condition (`define(source, name, condition)` writes it); return them by key."""
+    source = source or _Source()
     lines: list[str] = []
     names: dict[K, str] = {}
     for index, (key, condition) in enumerate(conditions.items()):
-        names[key] = f"_truth{index}"
-        lines += [f"def _truth{index}(facts, status):", f"    return {source.truth(condition)}"]
-    namespace = source.build(lines, "<conditions>")
+        names[key] = f"_f{index}"
+        lines += define(source, names[key], condition)
+    namespace = source.build(lines, filename)
     return {key: namespace[name] for key, name in names.items()}
+
+
+def compile_truths(conditions: Mapping[K, Condition]) -> dict[K, Evaluator]:
+    """Compile conditions, each into a function `(facts, status) -> Truth` (status: derived facts' truth)."""
+    return _each(conditions, "<conditions>", lambda source, name, c: [f"def {name}(facts, status):", f"    return {source.truth(c)}"])
 
 
 @functools.lru_cache(maxsize=1024)
@@ -221,14 +226,7 @@ def compile_holding(conditions: Mapping[K, Condition]) -> dict[K, Holding]:
     """Compile, for each condition, the list of its parts that hold (the reasons a verdict gives): a
     function `(facts, derived) -> [field path or ("derived", id), ...]` in the order written, where
     `derived` holds the derived facts that hold. A part may appear twice."""
-    source = _Source()
-    lines: list[str] = []
-    names: dict[K, str] = {}
-    for index, (key, condition) in enumerate(conditions.items()):
-        names[key] = f"_holding{index}"
-        lines += [f"def _holding{index}(facts, derived):", "    held = []", *source.holding(condition), "    return held"]
-    namespace = source.build(lines, "<reasons>")
-    return {key: namespace[name] for key, name in names.items()}
+    return _each(conditions, "<reasons>", lambda source, name, c: [f"def {name}(facts, derived):", "    held = []", *source.holding(c), "    return held"])
 
 
 def compile_walkers(conditions: Mapping[str, Condition]) -> dict[str, Walker]:
@@ -237,12 +235,7 @@ def compile_walkers(conditions: Mapping[str, Condition]) -> dict[str, Walker]:
     source = _Source()
     table: dict[str, Walker] = {}
     walkers = source.constant(table)  # filled below: a derived reference calls that fact's walker
-    lines: list[str] = []
-    names: dict[str, str] = {}
-    for index, (rule_id, condition) in enumerate(conditions.items()):
-        names[rule_id] = f"_walk{index}"
-        lines.append(f"def _walk{index}(facts, status, found, visited):")
-        lines += source.walk(condition, "    ", walkers) or ["    pass"]
-    namespace = source.build(lines, "<information gaps>")
-    table.update((rule_id, namespace[name]) for rule_id, name in names.items())
+    table.update(
+        _each(conditions, "<information gaps>", lambda s, name, c: [f"def {name}(facts, status, found, visited):", *(s.walk(c, "    ", walkers) or ["    pass"])], source)
+    )
     return table
