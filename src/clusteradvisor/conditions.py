@@ -106,6 +106,7 @@ class _Source:
         self.namespace: dict[str, Any] = {"_UNKNOWN": _UNKNOWN}
         self._texts: dict[str, str] = {}  # field paths and rule ids recur: one name each
         self._locals = 0
+        self.fields: dict[str, str] | None = None  # when reading each field once: its local, by path
 
     def constant(self, value: Any) -> str:
         if type(value) is str and value in self._texts:
@@ -123,8 +124,12 @@ class _Source:
     def truth(self, condition: Condition) -> str:
         """An expression with the three-valued truth of `condition` over `facts` and `status`."""
         if isinstance(condition, FieldTest):
+            expected = self.constant(condition.value)
+            if self.fields is not None:  # the field was read into a local once, at the top
+                value = self.fields.get(condition.field) or self.fields.setdefault(condition.field, self.local())
+                return f"(None if {value} is _UNKNOWN else {OPERATORS[condition.op].python.format(value=value, expected=expected)})"
             value = self.local()
-            test = OPERATORS[condition.op].python.format(value=value, expected=self.constant(condition.value))
+            test = OPERATORS[condition.op].python.format(value=value, expected=expected)
             return f"(None if ({value} := facts.get({self.constant(condition.field)}, _UNKNOWN)) is _UNKNOWN else {test})"
         if isinstance(condition, Derived):
             return f"status.get({self.constant(condition.id)})"
@@ -211,10 +216,10 @@ def compile_status(conditions: Iterable[tuple[str, Condition]]) -> Status:
     each, in the order given, to `status` and returns it. A derived reference reads `status`: give
     the derived facts first (each after those it reads), or pass their truth in."""
     source = _Source()
-    lines = ["def _status(facts, status):"]
-    for key, condition in conditions:
-        lines.append(f"    status[{source.constant(key)}] = {source.truth(condition)}")
-    lines.append("    return status")
+    source.fields = {}  # many rules read the same field: each is looked up once, at the top
+    body = [f"    status[{source.constant(key)}] = {source.truth(condition)}" for key, condition in conditions]
+    reads = [f"    {name} = facts.get({source.constant(path)}, _UNKNOWN)" for path, name in source.fields.items()]
+    lines = ["def _status(facts, status):", *reads, *body, "    return status"]
     status: Status = source.build(lines, "<rule statuses>")["_status"]
     return status
 
