@@ -40,13 +40,42 @@ BINARY_FORMATS = frozenset({"docx"})  # rendered to bytes by render_docx (or ren
 
 
 def _wrap(text: str, width: int = 78, indent: str = "", first: str | None = None) -> str:
+    """Fill `text` to `width` columns, exactly as textwrap.fill does with these arguments, only faster.
+
+    The words, one space apart, are cut greedily at the last space that fits each line, which is
+    textwrap's own greedy fill as long as no word is longer than the line it is tried on. Such a
+    word (no space to cut at), an empty text, and arguments other than plain strings and an int
+    width go to textwrap itself: it breaks long words and refuses a width below 1.
+    """
+    words = str(text).split()
+    first = indent if first is None else first
+    line = " ".join(words)
+    if type(width) is not int or type(indent) is not str or type(first) is not str or not line:
+        return _textwrap_fill(line, width, indent, first)
+    room = width - len(first)
+    if len(line) <= room:
+        return first + line  # the common case: one line
+    rest = width - len(indent)
+    pieces: list[str] = []
+    start = 0
+    while len(line) - start > room:
+        cut = line.rfind(" ", start, start + room + 1)
+        if cut < 0:
+            return _textwrap_fill(line, width, indent, first)  # a word longer than its line
+        if room < rest and not pieces:
+            # A word that does not fit at the end of a narrower first line is tried against that line.
+            after = line.find(" ", cut + 1)
+            if (len(line) if after < 0 else after) - cut - 1 > room:
+                return _textwrap_fill(line, width, indent, first)
+        pieces.append(line[start:cut])
+        start, room = cut + 1, rest
+    pieces.append(line[start:])
+    return first + ("\n" + indent).join(pieces)
+
+
+def _textwrap_fill(line: str, width: int, indent: str, first: str) -> str:
     return textwrap.fill(
-        " ".join(str(text).split()),
-        width=width,
-        initial_indent=indent if first is None else first,
-        subsequent_indent=indent,
-        break_long_words=True,
-        break_on_hyphens=False,
+        line, width=width, initial_indent=first, subsequent_indent=indent, break_long_words=True, break_on_hyphens=False
     )
 
 
