@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import inspect
 import json
 import re
 import stat
@@ -79,17 +80,22 @@ def _textwrap_fill(line: str, width: int, indent: str, first: str) -> str:
     )
 
 
+_MARKDOWN_SPECIAL = re.compile(r"[\\`*_\[\]<>|#]")
+_MARKDOWN_ESCAPES = str.maketrans({char: "\\" + char for char in "\\`*_[]<>|#"})
+
+
 def escape_markdown(text: Any) -> str:
     """Keep region text literal in Markdown: escape what would turn into markup or break a table."""
     out = str(text)
-    for char in "\\`*_[]<>|#":
-        out = out.replace(char, "\\" + char)
-    return out
+    if _MARKDOWN_SPECIAL.search(out) is None:
+        return out  # the common case: nothing to escape
+    return out.translate(_MARKDOWN_ESCAPES)  # a backslash before each of \ ` * _ [ ] < > | #
 
 
 def _cap(text: Any) -> str:
     """Capitalise the first letter only (Jinja's `capitalize` lower-cases the rest)."""
-    return str(text)[:1].upper() + str(text)[1:]
+    shown = str(text)
+    return shown[:1].upper() + shown[1:]
 
 
 # Limits on an office template (user templates are code written by someone else; see docs/templates.md).
@@ -352,11 +358,27 @@ _OPTIONS: dict[str, Any] = {
 }
 
 
+def _sync_filters(env: jinja2.Environment) -> jinja2.Environment:
+    """Let `env` call the sync functions of Jinja's async-capable filters (join, map, select, ...) directly.
+
+    Each of those filters asks on every call whether its environment is async before calling its
+    sync function (its `__wrapped__`). An environment made without enable_async never is: calling
+    the sync function gives the same result, at about two thirds of the cost of a `join`.
+    """
+    assert not env.is_async
+    env.filters.update({name: inspect.unwrap(f) for name, f in env.filters.items() if getattr(f, "jinja_async_variant", False)})
+    return env
+
+
 @functools.cache
 def _shipped_environment() -> jinja2.Environment:
     """The trusted environment for the templates that ship with the tool: no sandbox, compiled once."""
     loader = _TemplateLoader(data_dir("templates"), None)
-    return _configure(jinja2.Environment(loader=loader, auto_reload=False, **_OPTIONS), guard=False)
+    env = _sync_filters(_configure(jinja2.Environment(loader=loader, auto_reload=False, **_OPTIONS), guard=False))
+    # The shipped templates call none of Jinja's globals (range, dict, namespace, cycler, joiner,
+    # lipsum); every render copies the globals into its context, so they are left out.
+    env.globals.clear()
+    return env
 
 
 @functools.cache
