@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import Result
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from clusteradvisor import __version__
 from clusteradvisor.advisor import Advisor
@@ -154,3 +157,35 @@ def test_brief_prints_the_first_page_alone(cli: Callable[..., Result], fmt: str)
     if fmt == "html":
         assert brief.rstrip().endswith("</html>") and "</main>" in brief
     assert cli("assess", path, "-f", "json", "--brief").exit_code == 2
+
+
+_WORDS = st.lists(st.sampled_from(["a", "bc", "xyz", "-", "é", "\u00a0", " ", "  ", "\t", "\n", "longwordlongword"]), max_size=80).map("".join)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_WORDS, st.integers(-2, 90), st.sampled_from(["", " ", "   ", "      "]), st.one_of(st.none(), st.sampled_from(["", "- ", "12. ", "          "])))
+def test_the_txt_wrap_filter_fills_exactly_as_textwrap(text: str, width: int, indent: str, first: str | None) -> None:
+    # memo._wrap cuts lines itself for speed; textwrap is the definition it must match, errors included.
+    from clusteradvisor.memo import _wrap
+
+    def reference() -> str:
+        return textwrap.fill(
+            " ".join(text.split()), width=width, initial_indent=indent if first is None else first,
+            subsequent_indent=indent, break_long_words=True, break_on_hyphens=False,
+        )
+
+    try:
+        expected = reference()
+    except ValueError:
+        with pytest.raises(ValueError):
+            _wrap(text, width, indent, first)
+        return
+    assert _wrap(text, width, indent, first) == expected
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(max_size=80))
+def test_markdown_escaping_puts_a_backslash_before_each_markup_character(text: str) -> None:
+    from clusteradvisor.memo import escape_markdown
+
+    assert escape_markdown(text) == "".join("\\" + c if c in "\\`*_[]<>|#" else c for c in text)
