@@ -7,6 +7,7 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,6 +31,7 @@ from .conftest import EXAMPLES
 
 OTA = EXAMPLES / "ota-ward.yaml"
 BAD = "name: Broken\nnetwork:\n  form: many\n"
+SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
 HOSTILE = ["../../etc/passwd", "{{ 7*7 }}", "<script>alert(1)</script>", "東京都 大田区", "...", "summary", "=HYPERLINK(\"x\")"]
 
 
@@ -205,6 +207,7 @@ def test_summary_html_and_xlsx_carry_the_same_rows(tmp_path: Path) -> None:
     ota = next(row for row in table[1:] if row[2] == "Ota ward")
     assert isinstance(ota[CSV_COLUMNS.index("high")], int)
     assert len(list(book["Shared recommendations"].iter_rows(values_only=True))) > 1
+    book.close()  # a read-only workbook keeps its file open until closed
 
 
 def test_summary_xlsx_keeps_region_text_as_text(tmp_path: Path) -> None:
@@ -215,6 +218,104 @@ def test_summary_xlsx_keeps_region_text_as_text(tmp_path: Path) -> None:
     book = load_workbook(tmp_path / "out" / "summary.xlsx")
     cell = book["Regions"]["C2"]
     assert cell.value == '=HYPERLINK("http://x")' and cell.data_type == "s"
+
+
+def openpyxl_workbook(summary: dict[str, Any]) -> bytes:
+    """summary.xlsx as openpyxl's write-only mode wrote it before xlsx.py, rebuilt from summary.json: the reference."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+
+    from clusteradvisor.batch.discovery import UNSAFE, escape_char
+    from clusteradvisor.batch.summary import ROW_COLUMNS
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("Regions")
+    sheet.append(list(CSV_COLUMNS))
+    for r in summary["regions"]:
+        raw = [r["file"], r["document"], r["name"] or "", r["status"], r["memo"] or "", " | ".join(r["errors"]), *(r[k] for k, _ in ROW_COLUMNS)]
+        cells = []
+        for value in raw:
+            cell = WriteOnlyCell(sheet, value=UNSAFE.sub(escape_char, value) if isinstance(value, str) else value)
+            if isinstance(value, str):
+                cell.data_type = "s"
+            cells.append(cell)
+        sheet.append(cells)
+    shared = book.create_sheet("Shared recommendations")
+    shared.append(["id", "recommendation", "kind", "priority", "stage", "regions"])
+    for item in summary["recommendations"]:
+        shared.append([item[k] for k in ("id", "title", "kind", "priority", "stage", "regions")])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def workbook_cells(data: bytes, read_only: bool) -> dict[str, list[list[tuple[Any, str]]]]:
+    """Every sheet of a workbook, in order, as rows of (value, data type) as openpyxl reads them."""
+    from openpyxl import load_workbook
+
+    book = load_workbook(io.BytesIO(data), read_only=read_only)
+    try:
+        return {sheet.title: [[(c.value, c.data_type) for c in row] for row in sheet.iter_rows()] for sheet in book.worksheets}
+    finally:
+        book.close()
+
+
+def test_summary_xlsx_reads_back_as_openpyxl_wrote_it(tmp_path: Path, mixed: Path) -> None:
+    hostile = tmp_path / "hostile"
+    for i, name in enumerate([*HOSTILE, "=1+1", " lead", "0123", "TRUE", "1e5", "a & b < c > d \" ' ]]>", "emoji \U0001f600", "tab\tx", "bom\ufeffx"]):
+        write(hostile / f"h{i:02d}.yaml", yaml.safe_dump({"name": name}))
+    result, _ = run([mixed, EXAMPLES, hostile], tmp_path / "out", "json")
+    assert result.failed > 1 and result.assessed > 10
+    ours = (tmp_path / "out" / "summary.xlsx").read_bytes()
+    reference = openpyxl_workbook(json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8")))
+    for read_only in (False, True):
+        new, old = workbook_cells(ours, read_only), workbook_cells(reference, read_only)
+        assert list(new) == list(old) == ["Regions", "Shared recommendations"]
+        for title in old:
+            assert len(new[title]) == len(old[title])
+            for got, expected in zip(new[title], old[title], strict=True):
+                assert got == expected
+    kinds = {kind for row in workbook_cells(ours, False)["Regions"] for _, kind in row}
+    assert kinds == {"s", "n", "b", "inlineStr"}  # text, numbers, booleans, and empty text ("" memo, error)
+
+
+def test_summary_xlsx_shows_characters_xml_forbids(tmp_path: Path) -> None:
+    # A file name or a region name (through a YAML escape) with U+FFFE used to stop the whole run at the workbook.
+    write(tmp_path / "in" / "odd\ufffe.yaml", 'name: "Odd"\n---\nname: "x\\uFFFEy"\n')
+    result, _ = run([tmp_path / "in"], tmp_path / "out")
+    assert (result.assessed, result.failed) == (1, 1)
+    table = workbook_cells((tmp_path / "out" / "summary.xlsx").read_bytes(), False)["Regions"]
+    assert table[1][0][0].endswith("odd\\ufffe.yaml") and table[1][2][0] == "Odd"
+    assert "x\\ufffey" in table[2][CSV_COLUMNS.index("error")][0]
+
+
+@pytest.mark.skipif(SOFFICE is None or not (Path(os.path.realpath(SOFFICE)).parent / "libsclo.so").exists(), reason="LibreOffice Calc is not installed")
+def test_libreoffice_opens_summary_xlsx_with_the_rows_of_summary_csv(tmp_path: Path, mixed: Path) -> None:
+    assert SOFFICE is not None
+    hostile = tmp_path / "hostile"
+    for i, name in enumerate([*HOSTILE, "0123", "TRUE", "bom\ufeffx"]):
+        write(hostile / f"h{i:02d}.yaml", yaml.safe_dump({"name": name}))
+    run([mixed, EXAMPLES, hostile], tmp_path / "out")
+    profile = (tmp_path / "profile").as_uri()  # a private profile: a running LibreOffice would take the job otherwise
+    subprocess.run(
+        [SOFFICE, f"-env:UserInstallation={profile}", "--headless", "--norestore", "--convert-to", "csv:Text - txt - csv (StarCalc):44,34,76",
+         "--outdir", str(tmp_path / "lo"), str(tmp_path / "out" / "summary.xlsx")],
+        capture_output=True, timeout=300, check=True,
+    )  # fmt: skip
+    with open(tmp_path / "lo" / "summary.csv", encoding="utf-8", newline="") as handle:
+        calc = list(csv.reader(handle))  # the first sheet, as Calc shows it
+
+    def shown_by_calc(value: str) -> str:  # summary.csv guards formulas with ' and keeps controls; Calc shows TRUE/FALSE
+        value = value[1:] if value[:1] == "'" and value[1:2] in ("=", "+", "-", "@") else value
+        value = {"True": "TRUE", "False": "FALSE"}.get(value, value)
+        return re.sub("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]", lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", value)
+
+    with open(tmp_path / "out" / "summary.csv", encoding="utf-8", newline="") as handle:
+        expected = [[shown_by_calc(v) for v in row] for row in csv.reader(handle)]
+    assert len(calc) == len(expected) > 20
+    for got, want in zip(calc, expected, strict=True):
+        assert got == want + [""] * (len(got) - len(want))
+    assert {'=HYPERLINK("x")', "0123", "TRUE"} <= {row[2] for row in calc}  # text stays text: no formula, number or boolean
 
 
 def test_summary_json_only_with_json_format(tmp_path: Path, mixed: Path) -> None:

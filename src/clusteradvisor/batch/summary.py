@@ -6,6 +6,7 @@ import contextlib
 import csv
 import html
 import io
+import itertools
 import json
 import os
 import re
@@ -18,7 +19,7 @@ from typing import IO, Any
 from .. import __version__
 from ..errors import OutputError
 from ..knowledge import DIMENSIONS, PRIORITIES, STAGES, KnowledgeBase
-from ..output import stable_zip
+from ..xlsx import write_workbook
 from .discovery import UNSAFE, escape_char, shown
 from .jobs import Outcome
 
@@ -321,29 +322,19 @@ class Summary:
         handle.write("</body>\n</html>\n")
 
     def _xlsx(self) -> bytes:
-        """The workbook, built at the end from the typed rows (write-only: one row in memory at a time)."""
-        from openpyxl import Workbook  # loaded only when a batch writes its summary
-        from openpyxl.cell import WriteOnlyCell
-
-        book = Workbook(write_only=True)
-        sheet = book.create_sheet("Regions")
-        sheet.append(list(CSV_COLUMNS))
-        for raw in _Rows(self._cells, self.assessed + self.failed):
-            cells = []
-            for value in raw:
-                cell = WriteOnlyCell(sheet, value=_xlsx(value))
-                if isinstance(value, str):
-                    cell.data_type = "s"  # region text is text, never a formula
-                cells.append(cell)
-            sheet.append(cells)
-        shared = book.create_sheet("Shared recommendations")
-        shared.append(["id", "recommendation", "kind", "priority", "stage", "regions"])
-        for rule_id, item in self._ranked():
-            rule = self._kb.by_id[rule_id]
-            shared.append([rule_id, rule.title, rule.kind, rule.priority, rule.stage, item.count])
+        """The workbook, built at the end from the typed rows (streamed: one row in memory at a time)."""
+        regions = ([_xlsx(value) for value in raw] for raw in _Rows(self._cells, self.assessed + self.failed))
+        rules = self._kb.by_id
+        shared = ((i, rules[i].title, rules[i].kind, rules[i].priority, rules[i].stage, item.count) for i, item in self._ranked())
         buffer = io.BytesIO()
-        book.save(buffer)
-        return stable_zip(buffer.getvalue())
+        write_workbook(
+            buffer,
+            [
+                ("Regions", itertools.chain([CSV_COLUMNS], regions)),
+                ("Shared recommendations", itertools.chain([("id", "recommendation", "kind", "priority", "stage", "regions")], shared)),
+            ],
+        )
+        return buffer.getvalue()
 
     def _json_document(self, handle: IO[str], files: int) -> None:
         assert self._json is not None
@@ -398,9 +389,9 @@ def _rank(rule: Any) -> tuple[int, int]:
 
 
 def _xlsx(value: Any) -> Any:
-    """A cell value for the workbook: text with control characters made visible (Excel refuses them)."""
-    if isinstance(value, str):
-        return UNSAFE.sub(lambda m: escape_char(m), value)
+    """A cell value for the workbook: text with control and format characters made visible (as in the memos)."""
+    if isinstance(value, str) and not value.isprintable():  # every character UNSAFE matches is unprintable
+        return UNSAFE.sub(escape_char, value)
     return value
 
 
