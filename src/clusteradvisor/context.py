@@ -71,6 +71,12 @@ def reason_text(reason: Reason) -> str:
     return f"{_lower_first(reason.text)}, given {inner}" if inner else _lower_first(reason.text)
 
 
+def _because(reasons: tuple[Reason, ...]) -> dict[str, Any]:
+    """`because` (the reasons as fragments) and `because_text` (joined with semicolons)."""
+    because = [reason_text(r) for r in reasons]
+    return {"because": because, "because_text": "; ".join(because)}
+
+
 def _actors(actors: tuple[str, ...]) -> str:
     return ", ".join(ACTOR_LABELS[a] for a in actors)
 
@@ -81,7 +87,8 @@ def _item(rec: Recommendation, steps: Mapping[str, tuple[int, str]], static: Map
     item["advice"] = rec.advice
     item["variant"] = rec.variant
     item["peers"] = list(rec.rule.peers)
-    item["because"] = [reason_text(r) for r in rec.because]
+    item["because"] = because = [reason_text(r) for r in rec.because]
+    item["because_text"] = "; ".join(because)
     item["conflicts"] = [{"step": steps[c.other][0], "title": steps[c.other][1], "reconcile": c.reconcile} for c in rec.conflicts]
     return item
 
@@ -99,6 +106,7 @@ def _static_items(kb: KnowledgeBase) -> dict[str, dict[str, Any]]:
                 "variant": None,
                 "kind": rule.kind,
                 "priority": rule.priority,
+                "priority_title": str(rule.priority).capitalize(),
                 "stage": rule.stage,
                 "stage_label": STAGE_LABELS[str(rule.stage)],
                 "dimension": rule.dimension,
@@ -111,6 +119,7 @@ def _static_items(kb: KnowledgeBase) -> dict[str, dict[str, Any]]:
                 "case_fact": rule.case_fact,
                 "peers": None,
                 "because": None,
+                "because_text": None,
                 "success": rule.success,
                 "conflicts": None,
             }
@@ -126,11 +135,13 @@ def _ask(asked: tuple[str, ...]) -> str:
 
 
 def _gap_item(kb: KnowledgeBase, gap: Gap, effects: list[str] | None = None) -> dict[str, Any]:
+    decides = [_lower_first(t) for t in gap.titles]
     return {
         "label": gap.label,
         "question": gap.question,
         "ask": _ask(gap.asked),
-        "decides": [_lower_first(t) for t in gap.titles],
+        "decides": decides,
+        "decides_text": "; ".join(decides),
         "reason": gap.reason,
         "reason_label": GAP_REASONS.get(gap.reason, gap.reason),
         "effects": effects or [],
@@ -312,7 +323,7 @@ def memo_context(verdict: Verdict, show_respondents: bool = False) -> dict[str, 
     ]
     situation = [_lower_first(d.rule.title) for d in verdict.derived]
     patterns = [
-        {"title": p.rule.title, "case": p.rule.case, "peers": list(p.rule.peers), "meaning": p.rule.meaning, "because": [reason_text(r) for r in p.because], "source": p.rule.source}
+        {"title": p.rule.title, "case": p.rule.case, "peers": list(p.rule.peers), "meaning": p.rule.meaning} | _because(p.because) | {"source": p.rule.source}
         for p in verdict.patterns
     ]
     fired = _fired_recommendations(verdict)
@@ -357,7 +368,7 @@ def memo_context(verdict: Verdict, show_respondents: bool = False) -> dict[str, 
         "conflicts": [{"first": steps[c.first][0], "second": steps[c.second][0], "reconcile": c.reconcile} for c in verdict.conflicts],
         "scores": scores,
         "chart": scorecard_chart(scores),
-        "derived": [{"title": d.rule.title, "meaning": d.rule.meaning, "because": [reason_text(r) for r in d.because]} for d in verdict.derived],
+        "derived": [{"title": d.rule.title, "meaning": d.rule.meaning} | _because(d.because) for d in verdict.derived],
         "gaps": gaps,
         "in_place": [{"title": r.title, "dimension_name": DIMENSIONS[str(r.dimension)]} for r in verdict.in_place],
         "unused_industries": list(verdict.unused_industries),
