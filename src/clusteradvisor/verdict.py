@@ -336,9 +336,11 @@ def plan_key(rule: Rule) -> tuple[int, int, int]:
 
 def choose_variant(kb: KnowledgeBase, rule: Rule, facts: Mapping[str, Any], status: Mapping[str, Truth]) -> tuple[str, str]:
     """The first variant whose condition holds (its id and advice), else ("default", the rule's advice)."""
-    for (variant_id, evaluator), variant in zip(kb.variant_evaluators.get(rule.id, ()), rule.variants, strict=True):
-        if evaluator(facts, status) is True:
-            return variant_id, variant.advice
+    evaluators = kb.variant_evaluators.get(rule.id)
+    if evaluators:  # most rules have no variant
+        for (variant_id, evaluator), variant in zip(evaluators, rule.variants, strict=True):
+            if evaluator(facts, status) is True:
+                return variant_id, variant.advice
     return "default", rule.advice
 
 
