@@ -181,6 +181,14 @@ def gap_effects(kb: KnowledgeBase, verdict: Verdict, gap: Gap, now: set[str] | N
     return lines if any(not line.endswith("no further advice") for line in lines) else []
 
 
+def _by_stage(plan: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The plan's items grouped by stage, stages in their order (only those with an item)."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for item in plan:
+        groups.setdefault(str(item["stage"]), []).append(item)
+    return [{"stage": label, "items": groups[stage]} for stage, label in STAGE_LABELS.items() if stage in groups]
+
+
 def _fired_recommendations(verdict: Verdict) -> set[str]:
     return {r.rule.id for r in verdict.recommendations} | {s.rule.id for s in verdict.superseded}
 
@@ -359,7 +367,7 @@ def memo_context(verdict: Verdict, show_respondents: bool = False) -> dict[str, 
         "patterns": patterns,
         "top_gaps": gaps[:BRIEF_GAPS],
         "plan": plan,
-        "plan_by_stage": [{"stage": label, "items": [p for p in plan if p["stage"] == stage]} for stage, label in STAGE_LABELS.items() if any(p["stage"] == stage for p in plan)],
+        "plan_by_stage": _by_stage(plan),
         "next_steps": next_steps,
         "superseded": [
             {"title": s.rule.title, "by": [{"step": steps[b][0], "title": steps[b][1]} for b in s.by], "evidence_label": EVIDENCE_LABELS[str(s.rule.evidence)]}
