@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import pickle
+from typing import Any
 
 import pytest
 
@@ -35,7 +36,7 @@ class Plain:  # the same fields as Fast
     ("args", "kwargs"),
     [((1,), {}), ((1, "y"), {}), ((1, "y", [2]), {"e": 3}), ((2,), {"f": (1,)}), ((), {"a": 4, "b": "z", "e": 0})],
 )
-def test_a_record_is_built_like_a_frozen_dataclass(args: tuple[object, ...], kwargs: dict[str, object]) -> None:
+def test_a_record_is_built_like_a_frozen_dataclass(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     fast, plain = Fast(*args, **kwargs), Plain(*args, **kwargs)
     assert vars(fast) == vars(plain) and list(vars(fast)) == list(vars(plain))  # same fields, same order
     assert repr(fast).replace("Fast", "") == repr(plain).replace("Plain", "")
