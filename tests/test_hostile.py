@@ -220,6 +220,7 @@ def test_control_and_bidi_characters_are_escaped_in_messages_and_refused_in_text
         "isolate.yaml": 'name: "Ota\\u2067ward"\n',
         "raw-bidi.yaml": "name: Ota\n# a comment \u202e that reads backwards\n",
         "choice.yaml": 'name: Ota\nnetwork:\n  form: "\\e[2Kfragmented"\n',
+        "nonchar.yaml": 'name: "Ota\\uFFFF ward"\n',
     }
     allowed = "Allowed: schema_version, name, country, area, district_type, industries, development_level, sme_count, hollowing_out, premises_pressure, respondent, governance, network, leadership, uig, policy, smes."
     expected = {
@@ -238,6 +239,7 @@ def test_control_and_bidi_characters_are_escaped_in_messages_and_refused_in_text
         "choice.yaml": [
             'choice.yaml:3: network.form: "\\u001b[2Kfragmented" is not one of one_to_many, rigid_many_to_many, flexible_many_to_many, fragmented (or unknown). Did you mean "fragmented"?'
         ],
+        "nonchar.yaml": [f'nonchar.yaml:1: name: "Ota\\uffff ward" {TEXT}'],  # a noncharacter: never shown raw
     }
     check_corpus(tmp_path, corpus, expected)
 

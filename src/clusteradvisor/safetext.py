@@ -27,7 +27,13 @@ def escape(text: str) -> str:
     """Return `text` with every control, format and separator character written as an escape."""
     if text.isprintable():  # the common case: no character to look at one by one
         return text
-    return "".join(_escape_char(ch) if unicodedata.category(ch) in _UNSAFE_CATEGORIES else ch for ch in text)
+    return "".join(_escape_char(ch) if unicodedata.category(ch) in _UNSAFE_CATEGORIES or _is_noncharacter(ch) else ch for ch in text)
+
+
+def _is_noncharacter(ch: str) -> bool:
+    """U+FDD0..U+FDEF and the last two code points of every plane: never text, often shown as nothing."""
+    code = ord(ch)
+    return 0xFDD0 <= code <= 0xFDEF or code & 0xFFFE == 0xFFFE
 
 
 def _escape_char(ch: str) -> str:
