@@ -207,3 +207,13 @@ def test_rows_are_streamed_not_held(tmp_path: Path) -> None:
     assert large < small + 300_000, (small, large)
     last = [row[0] for row in read((tmp_path / "2000.xlsx").read_bytes(), read_only=True)["S"][-1]]
     assert last == ["region 001999 with a fairly long name", 1999, False, None, "act"]
+
+
+@pytest.mark.parametrize("unit", ["e", "\u00e9", "\U0001f600", "\x01"])
+def test_text_longer_than_a_cell_holds_is_cut_and_says_so(unit: str) -> None:
+    long = "ab" + unit * 40_000
+    ((back, kind),) = read(book([("Sheet", [[long]])]))["Sheet"][0]
+    assert kind == "s" and back.endswith(xlsx.CUT_NOTE) and visible(long).startswith(back[: -len(xlsx.CUT_NOTE)])
+    assert len(back.encode("utf-16-le")) // 2 <= xlsx.MAX_CELL_TEXT  # what Excel counts
+    exact = "x" * xlsx.MAX_CELL_TEXT
+    assert read(book([("Sheet", [[exact]])]))["Sheet"][0][0][0] == exact  # what fits is kept whole

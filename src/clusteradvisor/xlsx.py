@@ -8,7 +8,8 @@ come in a fixed order with a fixed date, system and mode, and the document's sta
 Cells: `str` is inline text (never a formula, whatever it starts with), `""` an empty text cell,
 `int` and `float` numbers, `bool` TRUE/FALSE, `None` no cell. Characters that XML 1.0 forbids
 (C0 controls other than tab, line feed and carriage return; lone surrogates; U+FFFE, U+FFFF) are
-written visibly as `\\xNN` or `\\uNNNN`; a carriage return is kept as `&#13;`.
+written visibly as `\\xNN` or `\\uNNNN`; a carriage return is kept as `&#13;`. Text longer than a
+cell holds (32,767 characters) is cut, and says so (`CUT_NOTE`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ _SHEET_END = "</sheetData></worksheet>"
 
 # What XML 1.0 forbids, plus the carriage return, which a reader would turn into a line feed.
 _NOT_XML = re.compile("[\x00-\x08\x0b-\x1f\ud800-\udfff\ufffe\uffff]")
+_HIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")  # the same but the carriage return
 _SHEET_NAME_CHARS = re.compile(r"[\[\]:*?/\\]")
 
 
@@ -44,6 +46,28 @@ def _spell(match: re.Match[str]) -> str:
     if code == 0x0D:
         return "&#13;"
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+MAX_CELL_TEXT = 32_767  # what a spreadsheet keeps of one cell's text (Excel counts UTF-16 units)
+CUT_NOTE = " [cut here: a spreadsheet cell holds 32,767 characters; summary.csv has the whole text]"
+
+
+def fit(value: str) -> str:
+    """`value` cut to what one cell holds, saying so (a file with very many errors can pass it)."""
+    if len(value) <= MAX_CELL_TEXT // 2:  # fits whatever its characters are: the common case
+        return value
+    units = value.encode("utf-16-le", "surrogatepass")
+    if len(units) <= 2 * MAX_CELL_TEXT:
+        return value
+    # Cut to whole characters (a pair split in two is dropped), leaving room for the note.
+    return units[: 2 * (MAX_CELL_TEXT - len(CUT_NOTE))].decode("utf-16-le", "ignore") + CUT_NOTE
+
+
+def _cell_text(value: str) -> str:
+    """A cell's text as XML: unreadable characters spelled out first, then cut to fit, then escaped."""
+    if not value.isprintable():  # every character _NOT_XML matches is unprintable: the rare path
+        value = _HIDDEN.sub(_spell, value)  # a carriage return stays one character until _text
+    return _text(fit(value))
 
 
 def _text(value: str) -> str:
@@ -109,7 +133,7 @@ def _row(number: int, values: Iterable[Cell], columns: _Columns, style: str) -> 
         ref = (columns[position] if position < len(columns) else columns.at(position)) + r
         if type(value) is str:
             if value:
-                add(f'<c r="{ref}"{style} t="inlineStr"><is><t xml:space="preserve">{_text(value)}</t></is></c>')
+                add(f'<c r="{ref}"{style} t="inlineStr"><is><t xml:space="preserve">{_cell_text(value)}</t></is></c>')
             else:
                 add(f'<c r="{ref}"{style} t="inlineStr"/>')
         elif type(value) is int:
@@ -134,7 +158,7 @@ def _other(ref: str, style: str, value: object) -> str:
         text = str.__str__(value)
         if not text:
             return f'<c r="{ref}"{style} t="inlineStr"/>'
-        return f'<c r="{ref}"{style} t="inlineStr"><is><t xml:space="preserve">{_text(text)}</t></is></c>'
+        return f'<c r="{ref}"{style} t="inlineStr"><is><t xml:space="preserve">{_cell_text(text)}</t></is></c>'
     raise TypeError(f"cell {ref}: {type(value).__name__} is not text, a number, a boolean or None")
 
 
