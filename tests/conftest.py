@@ -43,6 +43,44 @@ def cli() -> Callable[..., Result]:
     return run
 
 
+def nest(facts: dict[str, Any], document: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Put flat dotted facts into a region document's shape (into `document`, when given)."""
+    document = {} if document is None else document
+    for path, value in facts.items():
+        *groups, leaf = path.split(".")
+        target = document
+        for group in groups:
+            target = target.setdefault(group, {})
+        target[leaf] = value
+    return document
+
+
+# Knowledge map section 4.2: how each version-1 answer reads in version 2, written out here
+# independently of clusteradvisor.migrate (test_migrate and test_engine check against it).
+MAP_V1_VALUES: dict[str, dict[Any, dict[str, Any]]] = {
+    "uig.status": {
+        "none": {"uig.official_channel": "none", "uig.firm_formed_links": False},
+        "national_institutions_only": {"uig.official_channel": "institute_transfer"},
+        "private_university_links": {"uig.firm_formed_links": True},
+        "active_liaison": {"uig.official_channel": "brokered_liaison"},
+    },
+    "policy.regional_interpretation": {True: {"policy.local_adaptation": True}, False: {"policy.local_adaptation": False}},
+    "policy.one_stop_platform": {
+        "none": {"policy.regional_platform": False},
+        "formal": {"policy.regional_platform": True, "policy.regional_platform_use": "little_used"},
+        "effective": {"policy.regional_platform": True, "policy.regional_platform_use": "connects_firms"},
+    },
+    "policy.ambition_vs_resources": {
+        "matched": {"policy.ambition_exceeds_budget": False, "policy.incentives_attract": True},
+        "over_ambitious": {"policy.ambition_exceeds_budget": True},
+        "weak_incentives": {"policy.incentives_attract": False},
+    },
+    "policy.subsidy_allocation": {"egalitarian": {"policy.subsidy_allocation": "mostly_uniform"}, "selective": {"policy.subsidy_allocation": "mostly_competitive"}},
+    "policy.field_focus": {"specific_fields": {"policy.support_outside_fields": False}, "flexible": {"policy.support_outside_fields": True}},
+    "policy.supports_grassroots": {True: {"policy.supports_grassroots": "timely"}, False: {"policy.supports_grassroots": "none"}},
+}
+
+
 def make_region(**facts: Any) -> Region:
     """Build a version-2 region from flat dotted facts: make_region(**{"network.form": ["one_to_many"]}).
 
@@ -50,13 +88,7 @@ def make_region(**facts: Any) -> Region:
     the rest has been validated, as panel combination does.
     """
     panel = {p: facts.pop(p) for p in list(facts) if p.startswith("panel.")}
-    document: dict[str, Any] = {"schema_version": 2, "name": facts.pop("name", "Testville")}
-    for path, value in facts.items():
-        *groups, leaf = path.split(".")
-        target = document
-        for group in groups:
-            target = target.setdefault(group, {})
-        target[leaf] = value
+    document = nest(facts, {"schema_version": 2, "name": facts.pop("name", "Testville")})
     region = region_from_mapping(document)
     if not panel:
         return region

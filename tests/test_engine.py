@@ -21,7 +21,7 @@ from clusteradvisor.region import region_from_mapping
 from clusteradvisor.resources import data_dir
 from clusteradvisor.vocabulary import Vocabulary, load_vocabulary, load_vocabulary_v1
 
-from .conftest import make_region
+from .conftest import MAP_V1_VALUES, make_region, nest
 
 KB = load_knowledge_base()
 
@@ -117,37 +117,14 @@ def test_engine_agrees_with_an_independent_evaluator_on_2000_v2_regions() -> Non
     assert fired_anything == {r.id for r in KB.rules}
 
 
-# Knowledge map section 4.2 again, independently of clusteradvisor.migrate, for the v1 corpus.
-V1_VALUES: dict[str, Any] = {
-    "uig.status": {
-        "none": {"uig.official_channel": "none", "uig.firm_formed_links": False},
-        "national_institutions_only": {"uig.official_channel": "institute_transfer"},
-        "private_university_links": {"uig.firm_formed_links": True},
-        "active_liaison": {"uig.official_channel": "brokered_liaison"},
-    },
-    "policy.one_stop_platform": {
-        "none": {"policy.regional_platform": False},
-        "formal": {"policy.regional_platform": True, "policy.regional_platform_use": "little_used"},
-        "effective": {"policy.regional_platform": True, "policy.regional_platform_use": "connects_firms"},
-    },
-    "policy.ambition_vs_resources": {
-        "matched": {"policy.ambition_exceeds_budget": False, "policy.incentives_attract": True},
-        "over_ambitious": {"policy.ambition_exceeds_budget": True},
-        "weak_incentives": {"policy.incentives_attract": False},
-    },
-    "policy.subsidy_allocation": {"egalitarian": {"policy.subsidy_allocation": "mostly_uniform"}, "selective": {"policy.subsidy_allocation": "mostly_competitive"}},
-    "policy.field_focus": {"specific_fields": {"policy.support_outside_fields": False}, "flexible": {"policy.support_outside_fields": True}},
-    "policy.supports_grassroots": {True: {"policy.supports_grassroots": "timely"}, False: {"policy.supports_grassroots": "none"}},
-    "policy.regional_interpretation": {True: {"policy.local_adaptation": True}, False: {"policy.local_adaptation": False}},
-}
 SYNONYMS = {"textiles": "textile", "moulds": "machinery"}
 
 
 def read_v1_independently(facts: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for path, value in facts.items():
-        if path in V1_VALUES:
-            out.update(V1_VALUES[path][value])
+        if path in MAP_V1_VALUES:
+            out.update(MAP_V1_VALUES[path][value])
         elif path in ("district_type", "network.form"):
             out[path] = [value]
         elif path == "industries":
@@ -163,14 +140,7 @@ def test_engine_agrees_with_the_independent_evaluator_on_500_v1_regions() -> Non
     v1 = load_vocabulary_v1()
     for _ in range(500):
         facts = random_facts(rng, v1)
-        document: dict[str, Any] = {"schema_version": 1}
-        for path, value in facts.items():
-            *groups, leaf = path.split(".")
-            target = document
-            for group in groups:
-                target = target.setdefault(group, {})
-            target[leaf] = value
-        region = region_from_mapping(document)
+        region = region_from_mapping(nest(facts, {"schema_version": 1}))
         assert region.migration is not None
         expected = read_v1_independently(facts)
         assert {k: v for k, v in region.facts.items() if k != "schema_version"} == expected

@@ -13,32 +13,10 @@ from clusteradvisor.errors import RegionError
 from clusteradvisor.region import load_regions, region_from_mapping, upgrade_text
 from clusteradvisor.vocabulary import load_vocabulary_v1
 
-from .conftest import EXAMPLES
+from .conftest import EXAMPLES, MAP_V1_VALUES, nest
 
 # Knowledge map section 4.2, written out independently of clusteradvisor.migrate: for each v1 field
 # and value, the v2 facts it becomes (None = the field keeps its name and value).
-TABLE: dict[str, dict[Any, dict[str, Any]]] = {
-    "uig.status": {
-        "none": {"uig.official_channel": "none", "uig.firm_formed_links": False},
-        "national_institutions_only": {"uig.official_channel": "institute_transfer"},
-        "private_university_links": {"uig.firm_formed_links": True},
-        "active_liaison": {"uig.official_channel": "brokered_liaison"},
-    },
-    "policy.regional_interpretation": {True: {"policy.local_adaptation": True}, False: {"policy.local_adaptation": False}},
-    "policy.one_stop_platform": {
-        "none": {"policy.regional_platform": False},
-        "formal": {"policy.regional_platform": True, "policy.regional_platform_use": "little_used"},
-        "effective": {"policy.regional_platform": True, "policy.regional_platform_use": "connects_firms"},
-    },
-    "policy.ambition_vs_resources": {
-        "matched": {"policy.ambition_exceeds_budget": False, "policy.incentives_attract": True},
-        "over_ambitious": {"policy.ambition_exceeds_budget": True},
-        "weak_incentives": {"policy.incentives_attract": False},
-    },
-    "policy.subsidy_allocation": {"egalitarian": {"policy.subsidy_allocation": "mostly_uniform"}, "selective": {"policy.subsidy_allocation": "mostly_competitive"}},
-    "policy.field_focus": {"specific_fields": {"policy.support_outside_fields": False}, "flexible": {"policy.support_outside_fields": True}},
-    "policy.supports_grassroots": {True: {"policy.supports_grassroots": "timely"}, False: {"policy.supports_grassroots": "none"}},
-}
 UNKNOWN_AFTER = {
     ("uig.status", "national_institutions_only"): {"uig.firm_formed_links"},
     ("uig.status", "private_university_links"): {"uig.official_channel"},
@@ -53,13 +31,7 @@ UNKNOWN_AFTER = {
 
 
 def v1_document(path: str, value: Any) -> dict[str, Any]:
-    document: dict[str, Any] = {"schema_version": 1, "name": "Oldtown"}
-    *groups, leaf = path.split(".")
-    target = document
-    for group in groups:
-        target = target.setdefault(group, {})
-    target[leaf] = value
-    return document
+    return nest({path: value}, {"schema_version": 1, "name": "Oldtown"})
 
 
 def every_v1_answer() -> list[tuple[str, Any]]:
@@ -86,8 +58,8 @@ def every_v1_answer() -> list[tuple[str, Any]]:
 def test_every_v1_value_is_read_as_the_map_says(path: str, value: Any) -> None:
     region = region_from_mapping(v1_document(path, value))
     expected: dict[str, Any] = {"name": "Oldtown", "schema_version": 2}
-    if path in TABLE:
-        expected.update(TABLE[path][value])
+    if path in MAP_V1_VALUES:
+        expected.update(MAP_V1_VALUES[path][value])
     elif path in ("district_type", "network.form"):
         expected[path] = [value]
     elif path == "industries":
