@@ -427,9 +427,10 @@ def _region_folder(folder: Path, files: int, per_file: int) -> None:
         write(folder / f"r{i:04d}.yaml", "---\n".join(text.replace("name: Ota ward", f"name: Ota ward {i}-{j}") for j in range(per_file)))
 
 
-@pytest.mark.parametrize("jobs", ["1", "2"])
-def test_ctrl_c_stops_the_console_script_cleanly(tmp_path: Path, jobs: str) -> None:
-    _region_folder(tmp_path / "in", 200, 15)  # 3,000 regions: seconds of work, cheap to create
+def _signal_mid_batch(tmp_path: Path, jobs: str, signum: int) -> tuple[subprocess.Popen[str], str, str]:
+    """Start a batch of 3,000 regions (seconds of work, cheap to create) into tmp_path/out, send its
+    process group `signum` once 20 memos are written, and return the process and what it printed."""
+    _region_folder(tmp_path / "in", 200, 15)
     out = tmp_path / "out"
     process = subprocess.Popen(
         [sys.executable, "-m", "clusteradvisor", "batch", str(tmp_path / "in"), "--out", str(out), "--jobs", jobs],
@@ -438,8 +439,15 @@ def test_ctrl_c_stops_the_console_script_cleanly(tmp_path: Path, jobs: str) -> N
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not (out.is_dir() and len(list(out.glob("*.md"))) >= 20):
         time.sleep(0.02)
-    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground group
+    os.killpg(process.pid, signum)
     stdout, stderr = process.communicate(timeout=30)
+    return process, stdout, stderr
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_ctrl_c_stops_the_console_script_cleanly(tmp_path: Path, jobs: str) -> None:
+    out = tmp_path / "out"
+    process, stdout, stderr = _signal_mid_batch(tmp_path, jobs, signal.SIGINT)  # what Ctrl-C does: the whole foreground group
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr and stdout == ""
     match = re.search(r"Interrupted after [\d.]+ s: (\d+) memos written to ", stderr)
@@ -582,17 +590,8 @@ def test_item5_non_utf8_file_names_are_shown_safely(cli: Callable[..., Result], 
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_item6_sigterm_is_handled_like_ctrl_c(tmp_path: Path, jobs: str) -> None:
-    _region_folder(tmp_path / "in", 200, 15)
     out = tmp_path / "out"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "clusteradvisor", "batch", str(tmp_path / "in"), "--out", str(out), "--jobs", jobs],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not (out.is_dir() and len(list(out.glob("*.md"))) >= 20):
-        time.sleep(0.02)
-    os.killpg(process.pid, signal.SIGTERM)  # as `timeout` does: the command and its group
-    stdout, stderr = process.communicate(timeout=30)
+    process, stdout, stderr = _signal_mid_batch(tmp_path, jobs, signal.SIGTERM)  # as `timeout` does: the command and its group
     assert process.returncode == 143, stderr
     assert "Traceback" not in stderr and "Interrupted after " in stderr and stdout == ""
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [".clusteradvisor-manifest.json"]
