@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,8 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import Result
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from clusteradvisor.batch import CSV_COLUMNS, BatchResult, Job, Outcome, Task, md, region_files, run_batch
 from clusteradvisor.batch import jobs as batch_jobs
@@ -957,3 +960,53 @@ def test_panel_by_name_gathers_respondents_across_folders(tmp_path: Path) -> Non
 
     by_name = run_batch([str(tmp_path / "in")], tmp_path / "b", panel_by="name")
     assert (by_name.assessed, by_name.files) == (1, 3)
+
+
+def _exact_only(function: Callable[[str], Any], paths: list[str]) -> list[Any]:
+    """Read every candidate by parsing it, as batch did before names were read without parsing."""
+    from clusteradvisor.batch.discovery import respondent_name, respondent_region
+
+    if function is respondent_name:
+        return [None if (peeked := respondent_region(p)) is None else (peeked[0], True) for p in paths]
+    return [function(p) for p in paths]
+
+
+_RESPONDENT_FILES = st.lists(
+    st.tuples(
+        st.sampled_from(["f0", "f1"]),
+        st.sampled_from(["A", "B", '"A"', "A  # the district", "yes", "A\n  - more"]),  # quoted and odd names are parsed
+        st.sampled_from(["respondent:\n  role: firm\n", "respondent:\n  role: official\n", "respondent:\n  label: x\n", "respondent:\n  role: boss\n", ""]),
+        st.sampled_from(["", "", "sme_count: x\n", "area: 'quoted'\n", "---\nname: C\n"]),  # refused, parsed, two regions
+    ),
+    min_size=2,
+    max_size=8,
+)
+
+
+@settings(max_examples=120, deadline=None, database=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(_RESPONDENT_FILES)
+def test_panels_group_as_if_every_respondents_file_were_parsed(files: list[tuple[str, str, str, str]]) -> None:
+    from clusteradvisor.batch.discovery import group_panels
+
+    with tempfile.TemporaryDirectory() as folder:
+        for index, (sub, name, respondent, rest) in enumerate(files):
+            write(Path(folder) / sub / f"r{index}.yaml", f"schema_version: 2\nname: {name}\n{respondent}{rest}")
+        found = list(region_files([folder]))
+        for by in ("folder", "name"):
+            assert group_panels(found, by) == group_panels(found, by, _exact_only), files
+
+
+def test_names_read_without_parsing_are_made_sure_where_files_may_join(tmp_path: Path) -> None:
+    from clusteradvisor.batch.discovery import Found, group_panels, respondent_name
+
+    answers = "schema_version: 2\nname: {name}\nrespondent:\n  role: {role}\n"
+    a = write(tmp_path / "in" / "a.yaml", answers.format(name="Town", role="firm"))
+    b = write(tmp_path / "in" / "b.yaml", answers.format(name='"Town"', role="official"))  # quoted: parsed at once
+    c = write(tmp_path / "in" / "c.yaml", answers.format(name="Town", role="boss"))  # refused when parsed
+    d = write(tmp_path / "in" / "d.yaml", answers.format(name="Town city", role="firm"))
+    e = write(tmp_path / "other" / "e.yaml", answers.format(name="Town", role="boss"))  # alone in its folder: never parsed
+    assert [respondent_name(str(p)) for p in (a, b, c, d, e)] == [("Town", False), ("Town", True), ("Town", False), ("Town city", False), ("Town", False)]
+    found = list(region_files([str(tmp_path / "in"), str(tmp_path / "other")]))
+    grouped, notes = group_panels(found)
+    assert grouped == [Found(str(tmp_path / "in"), panel=(str(a), str(b))), Found(str(c)), Found(str(d)), Found(str(e))]
+    assert notes == [f"{tmp_path / 'in'}: respondents' files name 2 different regions (Town: 2 files; Town city: 1 file); each name is assessed on its own."]

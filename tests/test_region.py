@@ -313,3 +313,65 @@ def test_line_numbers_of_rule_files_survive_deep_nesting_and_recursive_aliases()
     assert key_lines("a: &x [b, *x]\nc: 1\n") == [{"": 1, "a": 1, "a[0]": 1, "a[1]": 1, "c": 2}]
     deep = key_lines("a: " + "[" * 900 + "]" * 900 + "\n")
     assert deep[0]["a"] == 1 and len(deep[0]) == 901
+
+
+# Pieces of lines that make a line-by-line reading go wrong if it trusts the wrong files: quotes and
+# block scalars that span lines, flow collections left open, comments, anchors, document markers,
+# YAML 1.1 words, characters that are spaces to Python but not to YAML, and line ends YAML counts.
+_PIECES = st.sampled_from(
+    [
+        "name", "respondent", "role", "a", "on", "- ", "-", ": ", ":", " ", "  ", "\t", "#", " # c", "x", "Higashi Osaka", "Ōta",
+        "A", "B", "'", '"', "|", ">", "[", "]", "[a, b]", "{", "}", "&a", "*a", "!!str ", "yes", "~", "12", "1:30", "2002-10-01",
+        "---", "...", "%YAML 1.1", "\u00a0", "\u3000", "\ufeff", "\r", "\u2028", "? ", "<<", "=", "\\", "%", "@", "`",
+    ]
+)
+_WORDS = st.lists(st.one_of(_PIECES, st.sampled_from(["x", "Higashi Osaka", "Ōta", "a b", "A"])), min_size=1, max_size=3).map("".join)
+_LINE = st.one_of(
+    st.lists(_PIECES, max_size=6).map("".join),  # anything
+    st.tuples(st.sampled_from(["", "  ", "    "]), st.sampled_from(["a", "respondent", "role", "name", "on"]), st.sampled_from([": ", ":", ":  "]), _WORDS, st.sampled_from(["", " # c", "  # it's"])).map("".join),
+    st.tuples(st.sampled_from(["", "  "]), st.just("- "), _WORDS).map("".join),
+)
+_LINES = st.lists(_LINE, max_size=8)
+
+
+@settings(derandomize=True, max_examples=1500, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_LINES, st.integers(0, 8), _WORDS)
+def test_a_name_read_without_parsing_is_the_name_parsing_gives(lines: list[str], at: int, value: str) -> None:
+    from clusteradvisor.yamlio import top_level_text
+
+    lines.insert(min(at, len(lines)), f"name: {value}")
+    text = "\n".join(lines) + "\n"
+    name = top_level_text(text, "name")
+    if name is None:
+        return
+    with contextlib.suppress(StreamError):
+        documents = list(load_documents(text))
+        if len(documents) == 1 and not documents[0].problems and isinstance(documents[0].data, dict):
+            assert documents[0].data.get("name") == name, text
+    try:
+        regions = load_regions(text, "p.yaml")  # as batch reads a respondent's file to be sure
+    except RegionError:
+        return
+    if len(regions) == 1:
+        assert regions[0].name == name, text
+
+
+def test_a_name_is_read_without_parsing_only_from_the_simple_subset() -> None:
+    from clusteradvisor.yamlio import top_level_text
+
+    plain = "schema_version: 2\nname: Ōta  ward   # the district\nrespondent:\n  role: firm\nindustries: [metal, machinery]\nnotes:\n- one, two\n"
+    assert top_level_text(plain, "name") == "Ōta  ward"
+    for text in (
+        plain.replace("Ōta  ward", '"Ōta ward"'),  # quoted: parsing decides
+        plain + 'area: "a\nname: B"\n',  # a quoted scalar over two lines
+        plain + "notes2: |\n  text\n",  # a block scalar
+        plain + "---\nname: B\n",  # a second document
+        plain.replace("name: Ōta  ward", "name: yes"),  # a YAML 1.1 boolean
+        plain.replace("name: Ōta  ward", "name: 2002-10-01"),  # a date
+        plain.replace("\n", "\r\n"),
+        "\ufeff" + plain,
+        plain + "name: Other\n",  # twice (a duplicate key)
+        "name: a\n\n  - b\nrespondent:\n  role: firm\n",  # the value goes on: "a\n- b"
+        plain.replace("name: Ōta  ward", "  name: Ōta ward"),  # not at column 0
+    ):
+        assert top_level_text(text, "name") is None, text

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import RegionError
 from ..region import read_text
@@ -104,14 +106,9 @@ PEEK_BYTES = 1_000_000  # files larger than this are collections of regions, nev
 
 
 def respondent_region(path: str) -> Peeked:
-    """(region name, role) when `path` holds one region with a respondent; None otherwise (cheaply)."""
-    try:
-        if os.path.getsize(path) > PEEK_BYTES:
-            return None
-        text = read_text(path)
-    except (OSError, RegionError):
-        return None  # the file's own row will say what is wrong
-    if "respondent" not in text:
+    """(region name, role) when `path` holds one region with a respondent; None otherwise."""
+    text = _candidate(path)
+    if text is None:
         return None
     from ..region import load_regions  # parsing only the files that may be answers
 
@@ -124,8 +121,39 @@ def respondent_region(path: str) -> Peeked:
     return regions[0].name, str(regions[0].facts["respondent.role"])
 
 
+def respondent_name(path: str) -> Named:
+    """The region name a respondent's file may give, and whether it is sure; None when it is no such file.
+
+    Most files give their name without parsing (yamlio.top_level_text): that name is not sure, as the
+    file may still be refused or carry no role, but it is the name if the file counts at all. The
+    others are parsed (respondent_region), and their name is sure.
+    """
+    text = _candidate(path)
+    if text is None:
+        return None
+    from ..yamlio import top_level_text
+
+    name = top_level_text(text, "name")
+    if name is not None:
+        return name, False
+    peeked = respondent_region(path)
+    return None if peeked is None else (peeked[0], True)
+
+
+def _candidate(path: str) -> str | None:
+    """The text of a file that may be a respondent's answers (cheap tests first); None otherwise."""
+    try:
+        if os.path.getsize(path) > PEEK_BYTES:
+            return None
+        text = read_text(path)
+    except (OSError, RegionError):
+        return None  # the file's own row will say what is wrong
+    return text if "respondent" in text else None
+
+
 Peeked = tuple[str, str] | None  # (region name, role) of a respondent's file
-Peek = Callable[[Callable[[str], Peeked], list[str]], Iterable[Peeked]]
+Named = tuple[str, bool] | None  # (region name, whether the file was parsed to find it)
+Peek = Callable[[Callable[[str], Any], list[str]], Iterable[Any]]
 
 
 def group_panels(found: list[Found], by: str = "folder", peek_all: Peek = map) -> tuple[list[Found], list[str]]:
@@ -134,15 +162,36 @@ def group_panels(found: list[Found], by: str = "folder", peek_all: Peek = map) -
     Files that carry `respondent` and share a `name` form one panel: within one folder (by="folder"),
     or across all inputs (by="name"). A panel takes the place of its first file. When one folder's
     respondent files name different regions, each name is a panel (or a single file) of its own and
-    a note says so: files are never merged across names. `peek_all(respondent_region, paths)`
-    reads the files (the built-in `map`, or a process pool's, which gives the same results).
+    a note says so: files are never merged across names. `peek_all(function, paths)` reads the files
+    (the built-in `map`, or a process pool's, which gives the same results).
+
+    Names read without parsing are exact whenever the file counts (respondent_name), so a file whose
+    name no other file shares stays on its own whatever parsing would say; only files that may join
+    a panel, or that share a folder with one (its note lists them all), are parsed to be sure.
     """
     paths = [item.path for item in found if not item.problem]
-    answers = {path: peeked for path, peeked in zip(paths, peek_all(respondent_region, paths), strict=True) if peeked is not None}
+    named = {path: found_name for path, found_name in zip(paths, peek_all(respondent_name, paths), strict=True) if found_name is not None}
+
+    def place(path: str) -> str:
+        return os.path.dirname(path) if by == "folder" else ""
+
+    shared = Counter((place(path), name) for path, (name, _) in named.items())
+    crowded = {where for (where, _), count in shared.items() if count > 1}
+    unsure = [
+        path
+        for path, (name, sure) in named.items()
+        if not sure and (place(path) in crowded if by == "folder" else shared[place(path), name] > 1)
+    ]
+    parsed = dict(zip(unsure, peek_all(respondent_region, unsure), strict=True))
+    answers: dict[str, str] = {}
+    for path, (name, sure) in named.items():
+        if sure or path not in parsed:
+            answers[path] = name
+        elif (peeked := parsed[path]) is not None:
+            answers[path] = peeked[0]
     groups: dict[tuple[str, str], list[str]] = {}
-    for path, (name, _) in answers.items():
-        key = (os.path.dirname(path) if by == "folder" else "", name)
-        groups.setdefault(key, []).append(path)
+    for path, name in answers.items():
+        groups.setdefault((place(path), name), []).append(path)
     notes: list[str] = []
     names_per_folder: dict[str, list[tuple[str, int]]] = {}
     for (folder, name), paths in groups.items():
