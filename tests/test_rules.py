@@ -257,3 +257,41 @@ def test_no_shipped_example_shows_superseded_advice_as_an_order() -> None:
         for region in load_regions(read_text(str(path)), path.name):
             verdict = Advisor().assess(region)
             assert not {s.rule.id for s in verdict.superseded} & set(plan(verdict)), path.name
+
+
+def test_gaps_shared_across_regions_are_the_gaps_built_afresh(advisor: Advisor, monkeypatch: pytest.MonkeyPatch) -> None:
+    """find_gaps keeps each ranked gap for reuse (bounded); reusing one must give what building it gives."""
+    import random
+
+    from clusteradvisor import verdict as verdict_module
+
+    kb = advisor.kb
+    rng = random.Random(5)
+    regions = []
+    for _ in range(150):
+        facts: dict[str, Any] = {}
+        for f in kb.vocabulary.file_fields:
+            if f.type == "text" or f.path == "schema_version" or rng.random() < 0.4:
+                continue
+            if f.type == "boolean":
+                facts[f.path] = rng.random() < 0.5
+            elif f.type == "choice":
+                facts[f.path] = rng.choice(f.allowed)
+            elif f.type == "choices":
+                facts[f.path] = rng.sample(f.allowed, rng.randrange(len(f.allowed) + 1))
+            elif f.type == "integer":
+                facts[f.path] = rng.randrange(8000)
+        regions.append(make_region(**facts))
+    statuses = [evaluate_all(kb, r.facts) for r in regions]
+    tables = verdict_module._tables(kb)
+    fresh = []
+    for region, status in zip(regions, statuses, strict=True):
+        tables.gaps.clear()
+        fresh.append(verdict_module.find_gaps(kb, region.facts, status))
+    assert sum(map(len, fresh)) > 300  # the regions leave many fields open
+    warm = [verdict_module.find_gaps(kb, r.facts, s) for r, s in zip(regions, statuses, strict=True)]
+    assert warm == fresh and 0 < len(tables.gaps) <= verdict_module._SHARED_GAPS
+    monkeypatch.setattr(verdict_module, "_SHARED_GAPS", 5)  # full at once: cleared over and over
+    tables.gaps.clear()
+    assert [verdict_module.find_gaps(kb, r.facts, s) for r, s in zip(regions, statuses, strict=True)] == fresh
+    assert len(tables.gaps) <= 5

@@ -24,6 +24,7 @@ _STAGE_RANK = {s: i for i, s in enumerate(STAGES)}
 # half as much, patterns a little; used only to order the information gaps.
 _GAP_WEIGHT = {"critical": 8, "high": 6, "medium": 4, "low": 2}
 _SHARED_REASONS = 4096  # reasons kept for reuse across regions, per knowledge base
+_SHARED_GAPS = 4096  # ranked gaps kept for reuse across regions, per knowledge base
 
 
 @record
@@ -439,29 +440,45 @@ def _scores(kb: KnowledgeBase, facts: Mapping[str, Any], status: Mapping[str, Tr
 def find_gaps(kb: KnowledgeBase, facts: Mapping[str, Any], status: Mapping[str, Truth]) -> tuple[Gap, ...]:
     """Unknown fields whose answer would decide an undecided rule, most consequential first."""
     tables = _tables(kb)
-    deciders: dict[str, list[_GapRule]] = {}
-    for rule, walk in tables.rules:
-        if status.get(rule.id) is None:
+    deciders: dict[str, list[int]] = {}  # each open field: the undecided rules it would decide, by position
+    get = status.get
+    for index, rule_id, walk in tables.walks:
+        if get(rule_id) is None:
             found: set[str] = set()
             walk(facts, status, found, set())
             for path in found:
-                deciders.setdefault(path, []).append(rule)
+                deciders.setdefault(path, []).append(index)
     preconditions = kb.ask_when_truth
-    fields = kb.vocabulary.fields
+    shared = tables.gaps
     ranked: list[tuple[int, int, Gap]] = []
-    for path, rules in deciders.items():
-        order = tables.order.get(path)
-        if order is None:  # a computed field: panel combination writes it, nobody is asked
-            continue
+    for path, indices in deciders.items():
         precondition = preconditions.get(path)
         if precondition is not None and precondition(facts, status) is not True:
             continue
-        rules.sort(key=_by_rank)
-        titles = tuple(r.title for r in rules if r.recommendation) or tuple(r.title for r in rules)
-        field = fields[path]
-        ranked.append((-sum(r.weight for r in rules), order, Gap(path, field.label, field.question, field.asked, tuple(r.id for r in rules), titles)))
+        key = (path, *indices)
+        if key in shared:
+            entry = shared[key]
+        else:
+            entry = _ranked_gap(kb, tables, path, indices)
+            if len(shared) >= _SHARED_GAPS:
+                shared.clear()
+            shared[key] = entry
+        if entry is not None:
+            ranked.append(entry)
     ranked.sort(key=_by_weight_and_order)
     return tuple(gap for _, _, gap in ranked)
+
+
+def _ranked_gap(kb: KnowledgeBase, tables: _Tables, path: str, indices: list[int]) -> tuple[int, int, Gap] | None:
+    """A gap with its place in the ranking (minus its weight, then the field's order); None for a
+    computed field (panel combination writes it, nobody is asked)."""
+    order = tables.order.get(path)
+    if order is None:
+        return None
+    rules = sorted((tables.rules[i][0] for i in indices), key=_by_rank)
+    titles = tuple(r.title for r in rules if r.recommendation) or tuple(r.title for r in rules)
+    field = kb.vocabulary.fields[path]
+    return -sum(r.weight for r in rules), order, Gap(path, field.label, field.question, field.asked, tuple(r.id for r in rules), titles)
 
 
 @dataclass(frozen=True)
@@ -480,8 +497,10 @@ class _Tables:
     """What building verdicts keeps per knowledge base."""
 
     rules: tuple[tuple[_GapRule, Walker], ...]  # for the gaps, in definition order
+    walks: tuple[tuple[int, str, Walker], ...]  # the same: each rule's position, id and gap walker
     order: dict[str, int]  # each field that can be asked: its position in the vocabulary
     reasons: dict[tuple[str, type, Any], Reason]  # the reason each (field, answer) gives
+    gaps: dict[tuple[Any, ...], tuple[int, int, Gap] | None]  # each (field, rules' positions) seen: its ranked gap
 
 
 def _by_rank(rule: _GapRule) -> int:
@@ -494,14 +513,16 @@ def _by_weight_and_order(item: tuple[int, int, Gap]) -> tuple[int, int]:
 
 def _tables(kb: KnowledgeBase) -> _Tables:
     """Per knowledge base, once: each rule's gap weight and rank, each askable field's order, and
-    the reasons given so far."""
+    the reasons and gaps given so far."""
     tables = kb.caches.get("verdict")
     if tables is None:
         rank = {r.id: i for i, r in enumerate(sorted(kb.rules, key=_importance))}  # stable: ties keep definition order
         walkers = kb.gap_walkers
         tables = _Tables(
             tuple((_GapRule(r.id, r.title, r.category == "recommendation", _gap_weight(r), rank[r.id]), walkers[r.id]) for r in kb.rules),
+            tuple((i, r.id, walkers[r.id]) for i, r in enumerate(kb.rules)),
             {path: i for i, (path, f) in enumerate(kb.vocabulary.fields.items()) if not f.computed},
+            {},
             {},
         )
         kb.caches["verdict"] = tables

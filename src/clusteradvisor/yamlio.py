@@ -248,6 +248,34 @@ class _Builder:
         event = get()
         while True:
             cls = type(event)
+            if cls is ScalarEvent and stack and event.tag is None and event.anchor is None:
+                # Most events: an untagged scalar inside a collection, built here; the rest below.
+                frame = stack[-1]
+                container = frame[0]
+                pending = frame[2]
+                value = event.value
+                implicit = event.implicit[0]
+                if pending is not _SKIP and len(container) < MAX_ITEMS and not (implicit and value[:1] in _PATTERNS and value not in _WORDS):
+                    if implicit and value in _WORDS:
+                        value = _WORDS[value]
+                    if type(container) is list:
+                        path = f"{frame[1]}[{len(container)}]"
+                        if path not in lines:
+                            lines[path] = event.start_mark.line + 1
+                        container.append(value)
+                    elif pending is not _NOKEY:
+                        container[pending] = value
+                        frame[2] = _NOKEY
+                    elif type(value) is str and value not in container and "." not in value:
+                        path = f"{frame[1]}.{value}" if frame[1] else value
+                        if path not in lines:
+                            lines[path] = event.start_mark.line + 1
+                        frame[2] = value
+                        frame[3] = path
+                    else:
+                        self._key(frame, value, event.start_mark.line + 1)
+                    event = get()
+                    continue
             if cls is DocumentEndEvent:
                 break
             line = event.start_mark.line + 1
