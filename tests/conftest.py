@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from click.testing import CliRunner, Result
 
 from clusteradvisor.advisor import Advisor, default_advisor
 from clusteradvisor.cli import main
+from clusteradvisor.knowledge import KnowledgeBase
 from clusteradvisor.region import Region, region_from_mapping
 
 REPO = Path(__file__).resolve().parent.parent
@@ -93,3 +95,27 @@ def make_region(**facts: Any) -> Region:
     if not panel:
         return region
     return Region(region.name, {**region.facts, **panel}, region.source, region.document, region.migration)
+
+
+def generated_regions(kb: KnowledgeBase, count: int, seed: int) -> list[Region]:
+    """Random valid regions: each field known with probability one half, lists of up to three items."""
+    rng = random.Random(seed)
+    fields = [f for f in kb.vocabulary.file_fields if f.path not in ("name", "schema_version") and f.type != "text" and f.path != "respondent.role"]
+    regions = []
+    for _ in range(count):
+        facts: dict[str, Any] = {}
+        for f in fields:
+            if rng.random() < 0.5:
+                continue
+            if f.type == "boolean":
+                facts[f.path] = rng.random() < 0.5
+            elif f.type == "choice":
+                facts[f.path] = rng.choice(f.allowed)
+            elif f.type == "choices":
+                facts[f.path] = rng.sample(list(f.allowed), k=rng.randint(0, min(3, len(f.allowed))))
+            elif f.type == "words":
+                facts[f.path] = rng.sample(sorted(kb.industry_words_read), k=rng.randint(0, 2))
+            elif f.type == "integer":
+                facts[f.path] = rng.randint(f.minimum or 0, min(f.maximum or 1000, 1000))
+        regions.append(make_region(**facts))
+    return regions

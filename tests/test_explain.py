@@ -16,7 +16,7 @@ from clusteradvisor.knowledge import FieldTest, KnowledgeBase, evaluate_all, ite
 from clusteradvisor.region import Region, load_regions, read_text
 from clusteradvisor.vocabulary import Field
 
-from .conftest import EXAMPLES, make_region
+from .conftest import EXAMPLES, generated_regions, make_region
 
 HITACHI = str(EXAMPLES / "hitachi-city.yaml")
 OSAKA = str(EXAMPLES / "higashi-osaka.yaml")
@@ -185,30 +185,6 @@ def freeze(value: Any) -> Any:
 
 def walk(node: Any) -> list[Any]:
     return [node, *(m for child in node.children for m in walk(child))]
-
-
-def generated_regions(kb: KnowledgeBase, count: int, seed: int) -> list[Region]:
-    """Random valid regions: each field known with probability one half, lists of up to three items."""
-    rng = random.Random(seed)
-    fields = [f for f in kb.vocabulary.file_fields if f.path not in SKIP and f.type != "text" and f.path != "respondent.role"]
-    regions = []
-    for _ in range(count):
-        facts: dict[str, Any] = {}
-        for f in fields:
-            if rng.random() < 0.5:
-                continue
-            if f.type == "boolean":
-                facts[f.path] = rng.random() < 0.5
-            elif f.type == "choice":
-                facts[f.path] = rng.choice(f.allowed)
-            elif f.type == "choices":
-                facts[f.path] = rng.sample(list(f.allowed), k=rng.randint(0, min(3, len(f.allowed))))
-            elif f.type == "words":
-                facts[f.path] = rng.sample(sorted(kb.industry_words_read), k=rng.randint(0, 2))
-            elif f.type == "integer":
-                facts[f.path] = rng.randint(f.minimum or 0, min(f.maximum or 1000, 1000))
-        regions.append(make_region(**facts))
-    return regions
 
 
 def find_region(kb: KnowledgeBase, wanted: Callable[[dict[str, Any]], bool]) -> Region:

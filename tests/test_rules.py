@@ -12,7 +12,7 @@ from clusteradvisor.knowledge import compile_truth, evaluate_all, load_knowledge
 from clusteradvisor.region import load_regions, read_text
 from clusteradvisor.verdict import Verdict
 
-from .conftest import DATA, EXAMPLES, make_region
+from .conftest import DATA, EXAMPLES, generated_regions, make_region
 
 CASES: dict[str, dict[str, dict[str, Any]]] = yaml.safe_load((DATA / "rule_cases.yaml").read_text(encoding="utf-8"))
 KB = load_knowledge_base()
@@ -261,27 +261,10 @@ def test_no_shipped_example_shows_superseded_advice_as_an_order() -> None:
 
 def test_gaps_shared_across_regions_are_the_gaps_built_afresh(advisor: Advisor, monkeypatch: pytest.MonkeyPatch) -> None:
     """find_gaps keeps each ranked gap for reuse (bounded); reusing one must give what building it gives."""
-    import random
-
     from clusteradvisor import verdict as verdict_module
 
     kb = advisor.kb
-    rng = random.Random(5)
-    regions = []
-    for _ in range(150):
-        facts: dict[str, Any] = {}
-        for f in kb.vocabulary.file_fields:
-            if f.type == "text" or f.path == "schema_version" or rng.random() < 0.4:
-                continue
-            if f.type == "boolean":
-                facts[f.path] = rng.random() < 0.5
-            elif f.type == "choice":
-                facts[f.path] = rng.choice(f.allowed)
-            elif f.type == "choices":
-                facts[f.path] = rng.sample(f.allowed, rng.randrange(len(f.allowed) + 1))
-            elif f.type == "integer":
-                facts[f.path] = rng.randrange(8000)
-        regions.append(make_region(**facts))
+    regions = generated_regions(kb, 150, seed=5)
     statuses = [evaluate_all(kb, r.facts) for r in regions]
     tables = verdict_module._tables(kb)
     fresh = []
