@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -410,14 +410,15 @@ def test_a_failed_write_leaves_earlier_and_existing_memos_intact(tmp_path: Path,
 def test_keyboard_interrupt_stops_cleanly_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for i in range(5):
         write(tmp_path / "in" / f"r{i}.yaml", documents(f"Town {i}"))
-    real = batch_jobs.run_task
+    real = batch_jobs.run_tasks
 
-    def interrupted(job: Job, task: Task) -> list[Outcome]:
-        if task.path.endswith("r3.yaml"):
+    def interrupted(job: Job, tasks: tuple[Task, ...]) -> list[list[Outcome]]:
+        if any(task.path.endswith("r3.yaml") for task in tasks):
             raise KeyboardInterrupt
-        return real(job, task)
+        return real(job, tasks)
 
-    monkeypatch.setattr(batch_jobs, "run_task", interrupted)
+    monkeypatch.setattr(batch_jobs, "run_tasks", interrupted)
+    monkeypatch.setattr(batch_run, "CHUNKSIZE", 1)  # one file per unit: those before r3 are done
     result, errors = run([tmp_path / "in"], tmp_path / "out")
     assert result.interrupted and result.assessed == 3
     assert errors.startswith("Interrupted after ") and "3 memos written to" in errors and "no summary was written" in errors
@@ -466,14 +467,14 @@ def test_ctrl_c_stops_the_console_script_cleanly(tmp_path: Path, jobs: str) -> N
 def test_a_crashed_worker_is_reported_not_waited_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for i in range(4):
         write(tmp_path / "in" / f"r{i}.yaml", documents(f"Town {i}"))
-    real = batch_jobs.run_task
+    real = batch_jobs._entries
 
-    def crashing(job: Job, task: Task) -> list[Outcome]:
+    def crashing(task: Task) -> Iterator[Any]:
         if task.path.endswith("r2.yaml"):
             os._exit(3)  # as a segfault in the engine would end a worker
-        return real(job, task)
+        return real(task)
 
-    monkeypatch.setattr(batch_jobs, "run_task", crashing)  # forked workers inherit the patch
+    monkeypatch.setattr(batch_jobs, "_entries", crashing)  # forked workers inherit the patch
     monkeypatch.setattr(batch_run, "CHUNKSIZE", 1)
     with pytest.raises(WorkerError, match=r"a worker process stopped abruptly"):
         run([tmp_path / "in"], tmp_path / "out", jobs=2)
@@ -1010,3 +1011,30 @@ def test_names_read_without_parsing_are_made_sure_where_files_may_join(tmp_path:
     grouped, notes = group_panels(found)
     assert grouped == [Found(str(tmp_path / "in"), panel=(str(a), str(b))), Found(str(c)), Found(str(d)), Found(str(e))]
     assert notes == [f"{tmp_path / 'in'}: respondents' files name 2 different regions (Town: 2 files; Town city: 1 file); each name is assessed on its own."]
+
+
+@pytest.mark.parametrize("block", [2, 5, 16])
+def test_regions_taken_in_blocks_give_the_rows_of_one_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int) -> None:
+    ota = OTA.read_text(encoding="utf-8")
+    many = write(tmp_path / "many.yaml", "---\n".join(BAD if i % 4 == 1 else ota.replace("Ota ward", f"Ota {i}") for i in range(23)))
+    one = write(tmp_path / "one.yaml", ota)
+    broken = write(tmp_path / "broken.yaml", "name: [unclosed\n")
+    # An office template that fails while rendering the regions whose name ends in 3: their rows fail.
+    templates = tmp_path / "office"
+    write(templates / "memo.md.j2", "{{ region['name'] }}{% if region['name'].endswith('3') %}{{ 1 // 0 }}{% endif %}\n")
+    tasks = (
+        Task(0, str(many), "many.yaml"),
+        Task(1, "", "gone.yaml", "end", error="gone.yaml: no such file."),
+        Task(2, str(one), "one.yaml"),
+        Task(3, str(broken), "broken.yaml"),
+        Task(4, str(PANEL_FOLDER), "higashi-osaka", "panel", panel=tuple(str(p) for p in sorted(PANEL_FOLDER.glob("*.yaml")))),
+    )
+    job = Job("md", str(templates))
+    monkeypatch.setattr(batch_jobs, "BLOCK", 1)
+    one_at_a_time = batch_jobs.run_tasks(job, tasks)
+    monkeypatch.setattr(batch_jobs, "BLOCK", block)
+    assert batch_jobs.run_tasks(job, tasks) == one_at_a_time
+    rows = [o for outcomes in one_at_a_time for o in outcomes]
+    assert len(rows) == 23 + 1 + 1 + 1 + 1
+    assert [o.ok for o in rows].count(False) == 6 + 1 + 1 + 1  # six bad documents, Ota 3 (the template), gone, broken
+    assert any("template failed while rendering" in " ".join(o.errors) for o in rows)

@@ -199,8 +199,7 @@ def _ordered(units: Iterator[tuple[Task, ...]], job: Job, jobs: int) -> Generato
     """Run the units (in this process, or in a pool) and yield each task's outcomes in input order."""
     if jobs == 1:
         for unit in units:
-            for task in unit:
-                yield task, worker.run_task(job, task)
+            yield from zip(unit, worker.run_tasks(job, unit), strict=True)
         return
     pool = ProcessPoolExecutor(jobs, mp_context=_fork_context(), initializer=worker.worker_started)
     window: deque[tuple[tuple[Task, ...], Future[list[list[Outcome]]]]] = deque()
