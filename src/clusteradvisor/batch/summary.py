@@ -203,7 +203,9 @@ class Summary:
         if o.ok:
             self.assessed += 1
             for rule_id in o.recommendations:
-                shared = self._shared.setdefault(rule_id, _Shared())
+                shared = self._shared.get(rule_id)
+                if shared is None:  # not setdefault: that would build a _Shared for every row
+                    shared = self._shared[rule_id] = _Shared()
                 shared.count += 1
                 if len(shared.regions) < SHARED_NAMES:
                     shared.regions.append((o.name, memo))
