@@ -475,7 +475,7 @@ def _ranked_gap(kb: KnowledgeBase, tables: _Tables, path: str, indices: list[int
     order = tables.order.get(path)
     if order is None:
         return None
-    rules = sorted((tables.rules[i][0] for i in indices), key=_by_rank)
+    rules = sorted((tables.rules[i] for i in indices), key=_by_rank)
     titles = tuple(r.title for r in rules if r.recommendation) or tuple(r.title for r in rules)
     field = kb.vocabulary.fields[path]
     return -sum(r.weight for r in rules), order, Gap(path, field.label, field.question, field.asked, tuple(r.id for r in rules), titles)
@@ -496,8 +496,8 @@ class _GapRule:
 class _Tables:
     """What building verdicts keeps per knowledge base."""
 
-    rules: tuple[tuple[_GapRule, Walker], ...]  # for the gaps, in definition order
-    walks: tuple[tuple[int, str, Walker], ...]  # the same: each rule's position, id and gap walker
+    rules: tuple[_GapRule, ...]  # for the gaps, in definition order
+    walks: tuple[tuple[int, str, Walker], ...]  # the same rules: each one's position, id and gap walker
     order: dict[str, int]  # each field that can be asked: its position in the vocabulary
     reasons: dict[tuple[str, type, Any], Reason]  # the reason each (field, answer) gives
     gaps: dict[tuple[Any, ...], tuple[int, int, Gap] | None]  # each (field, rules' positions) seen: its ranked gap
@@ -519,7 +519,7 @@ def _tables(kb: KnowledgeBase) -> _Tables:
         rank = {r.id: i for i, r in enumerate(sorted(kb.rules, key=_importance))}  # stable: ties keep definition order
         walkers = kb.gap_walkers
         tables = _Tables(
-            tuple((_GapRule(r.id, r.title, r.category == "recommendation", _gap_weight(r), rank[r.id]), walkers[r.id]) for r in kb.rules),
+            tuple(_GapRule(r.id, r.title, r.category == "recommendation", _gap_weight(r), rank[r.id]) for r in kb.rules),
             tuple((i, r.id, walkers[r.id]) for i, r in enumerate(kb.rules)),
             {path: i for i, (path, f) in enumerate(kb.vocabulary.fields.items()) if not f.computed},
             {},
