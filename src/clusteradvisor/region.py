@@ -282,7 +282,7 @@ def _check_group(checker: _Checker, vocab: Vocabulary, group: str, value: Any, f
         if f is None:
             checker.fail(f"{group}.{key}", f"is not a known field.{_suggest(str(key), members)} Allowed under {group}: {', '.join(members)}.")
             continue
-        if item is None or item == UNKNOWN:
+        if _is_unknown(item):
             continue
         checked = _check_leaf(checker, f, item)
         if checked is not None:

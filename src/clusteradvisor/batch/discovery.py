@@ -108,8 +108,11 @@ PEEK_BYTES = 1_000_000  # files larger than this are collections of regions, nev
 def respondent_region(path: str) -> Peeked:
     """(region name, role) when `path` holds one region with a respondent; None otherwise."""
     text = _candidate(path)
-    if text is None:
-        return None
+    return None if text is None else _parsed(text, path)
+
+
+def _parsed(text: str, path: str) -> Peeked:
+    """(region name, role) when `text` (of `path`) parses to one region with a respondent; None otherwise."""
     from ..region import load_regions  # parsing only the files that may be answers
 
     try:
@@ -126,7 +129,7 @@ def respondent_name(path: str) -> Named:
 
     Most files give their name without parsing (yamlio.top_level_text): that name is not sure, as the
     file may still be refused or carry no role, but it is the name if the file counts at all. The
-    others are parsed (respondent_region), and their name is sure.
+    others are parsed, and their name is sure.
     """
     text = _candidate(path)
     if text is None:
@@ -136,7 +139,7 @@ def respondent_name(path: str) -> Named:
     name = top_level_text(text, "name")
     if name is not None:
         return name, False
-    peeked = respondent_region(path)
+    peeked = _parsed(text, path)  # the text already read: not read again
     return None if peeked is None else (peeked[0], True)
 
 
